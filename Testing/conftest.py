@@ -1,0 +1,50 @@
+"""Shared pytest fixtures: seeded randomness, the real data folders (skipped when absent), the sample data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # makes `import synthetic` work in every test folder
+
+#: ../shared/data beside the checkout (read-only real data; never copied into the repo)
+SHARED_DATA = Path(os.environ.get("ORGANSEGBENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded generator; tests must be reproducible."""
+    return np.random.default_rng(20261123)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to ../shared/data; skips the test when the folder is absent (fresh clones have none)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def dcmqi_data(shared_data: Path) -> Path:
+    """The dcmqi example segmentations folder (real CT slices, NRRD masks, DICOM SEGs)."""
+    p = shared_data / "dcmqi" / "data" / "segmentations"
+    if not p.is_dir():
+        pytest.skip(f"{p} is absent")
+    return p
+
+
+@pytest.fixture(scope="session")
+def sample_data():
+    """The cached TotalSegmentator reference files (fetched from PyPI once, verified by sha256)."""
+    from organsegbench import sample_data as sd
+
+    try:
+        return sd.fetch()
+    except Exception as exc:  # offline CI without the registry: nothing else can stand in for real CT
+        pytest.skip(f"sample data unavailable: {exc}")
