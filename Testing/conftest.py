@@ -46,5 +46,7 @@ def sample_data():
 
     try:
         return sd.fetch()
-    except Exception as exc:  # offline CI without the registry: nothing else can stand in for real CT
-        pytest.skip(f"sample data unavailable: {exc}")
+    except Exception as exc:
+        if os.environ.get("CI"):  # CI reaches PyPI: a failed fetch there is a real failure, not a skip
+            raise
+        pytest.skip(f"sample data unavailable (offline?): {exc}")
