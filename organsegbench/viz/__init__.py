@@ -1,0 +1,1 @@
+"""Static figures (matplotlib, Agg backend): overlay montages for reports and the demo."""
