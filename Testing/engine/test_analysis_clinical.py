@@ -21,6 +21,7 @@ from organsegbench.analysis import (
     resolve_heart_rate,
     volume_error,
     volume_error_summary,
+    volumes_long,
 )
 
 
@@ -35,6 +36,17 @@ def test_volume_error_rate_from_volume_rows() -> None:
     assert math.isnan(v.loc[("a", "spleen"), "volume_error_rate"])  # undefined for an empty reference
     s = volume_error_summary(volume_error(t)).set_index(["model", "structure"])
     assert s.loc[("a", "liver"), "mean"] == pytest.approx(0.10) and s.loc[("a", "spleen"), "n"] == 0
+
+
+def test_volume_error_from_metric_registry_volume_rows() -> None:
+    rows = []
+    for model, vp in (("a", 80.0), ("b", 110.0)):
+        rows += [("c1", model, "liver", "volume_ref", 100.0), ("c1", model, "liver", "volume_pred", vp)]
+    t = pd.DataFrame(rows, columns=["case", "model", "structure", "metric", "value"])
+    v = volume_error(t).set_index("model")["volume_error_rate"]
+    assert v["a"] == pytest.approx(0.2) and v["b"] == pytest.approx(0.1)
+    vl = volumes_long(t)
+    assert len(vl[vl.model == "reference"]) == 1  # the reference volume is listed once
 
 
 def test_cardiac_phenotypes_known_numbers() -> None:

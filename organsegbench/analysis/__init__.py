@@ -15,6 +15,7 @@ from organsegbench.analysis.clinical import (
     resolve_heart_rate,
     volume_error,
     volume_error_summary,
+    volumes_long,
 )
 from organsegbench.analysis.fairness import (
     DEFAULT_BANDS,
@@ -31,5 +32,5 @@ __all__ = [
     "DEFAULT_BANDS", "assign_groups", "bland_altman", "bland_altman_plot", "bland_altman_table",
     "cardiac_phenotypes", "cardiac_phenotypes_from_labelmaps", "cohort_cardiac_phenotypes", "epsilon_squared",
     "eta_squared", "fairness", "generalisation", "heart_rate_from_header", "overall_fairness",
-    "resolve_heart_rate", "structure_means", "volume_error", "volume_error_summary", "worst_cases", "worst_count",
+    "resolve_heart_rate", "structure_means", "volume_error", "volume_error_summary", "volumes_long", "worst_cases", "worst_count",
 ]

@@ -11,7 +11,7 @@ TIDY_COLUMNS = ("case", "model", "structure", "metric", "value", "reason", "stat
 
 #: accepted spellings of the metrics the analyses use -> the spellings tried in the table, in order
 METRIC_ALIASES: dict[str, tuple[str, ...]] = {
-    "dice": ("dice", "dsc", "DSC", "Dice"),
+    "dsc": ("dsc", "dice", "DSC", "Dice"),
     "hd95": ("hd95", "HD95", "hausdorff95"),
     "volume_ml": ("volume_ml",),
     "volume_error_rate": ("volume_error_rate", "ver", "VER"),
@@ -27,6 +27,14 @@ def require_columns(table: pd.DataFrame, columns: tuple[str, ...] | list[str], w
     if missing:
         raise ConfigError(f"{what} lacks column(s) {missing}; it has {list(table.columns)}",
                           hint="pass the tidy long table written by `organsegbench evaluate` (results.parquet)")
+
+
+def canonical_metric(name: str) -> str:
+    """The registry spelling of a metric name (``dice`` -> ``dsc``); unknown names unchanged."""
+    for key, aliases in METRIC_ALIASES.items():
+        if name in aliases:
+            return key
+    return name
 
 
 def metric_rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -33,19 +33,44 @@ RV_NAMES = ("heart_ventricle_right", "right_ventricle", "rv", "RV")
 
 
 # ----------------------------------------------------------------------------------------------- volume error
-def volume_error(table: pd.DataFrame) -> pd.DataFrame:
-    """Per case x model x structure volume error rate |V_ref - V| / V_ref.
+def volumes_long(table: pd.DataFrame) -> pd.DataFrame:
+    """Structure volumes (mL) as rows case, model, structure, value; model ``reference`` holds the reference.
 
-    Uses ``volume_ml`` rows (model ``reference`` holds the reference volumes) when present, else the table's
+    Read from the metric rows ``volume_ref`` / ``volume_pred`` (one pair per case x model x structure) and, when
+    present, from ``volume_ml`` rows that already carry the model (``reference`` for the reference).
+    """
+    cols = ["case", "model", "structure", "value"]
+    parts = []
+    ref = metric_rows(table, "volume_ref")
+    if len(ref):
+        ref = ref.drop_duplicates(["case", "structure"]).assign(model=REFERENCE_MODEL)
+        parts.append(ref[cols])
+    pred = metric_rows(table, "volume_pred")
+    if len(pred):
+        parts.append(pred[cols])
+    ml = metric_rows(table, "volume_ml")
+    if len(ml):
+        parts.append(ml[cols])
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    out["value"] = pd.to_numeric(out["value"], errors="coerce")
+    out["case"] = out["case"].astype(str)
+    return out.drop_duplicates(["case", "model", "structure"]).reset_index(drop=True)
+
+
+def volume_error(table: pd.DataFrame) -> pd.DataFrame:
+    """Per case x model x structure volume error rate |V_ref - V| / V_ref (NaN when V_ref = 0).
+
+    Computed from the volumes (:func:`volumes_long`) when present, else taken from the table's
     ``volume_error_rate`` metric. Returns columns case, model, structure, ref_volume_ml, volume_ml,
     volume_error_rate.
     """
-    vols = metric_rows(table, "volume_ml")
+    vols = volumes_long(table)
     cols = ["case", "model", "structure", "ref_volume_ml", "volume_ml", "volume_error_rate"]
     if len(vols):
-        vols["value"] = pd.to_numeric(vols["value"], errors="coerce")
         ref = vols[vols["model"] == REFERENCE_MODEL][["case", "structure", "value"]]
-        pred = vols[vols["model"] != REFERENCE_MODEL][["case", "model", "structure", "value"]]
+        pred = vols[vols["model"] != REFERENCE_MODEL]
         m = pred.merge(ref.rename(columns={"value": "ref_volume_ml"}), on=["case", "structure"], how="inner")
         m = m.rename(columns={"value": "volume_ml"})
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -162,7 +187,7 @@ def _pick(names: Sequence[str], available: set[str]) -> str | None:
 
 def cohort_cardiac_phenotypes(table: pd.DataFrame, cases: pd.DataFrame, lv_names: Sequence[str] = LV_NAMES,
                               rv_names: Sequence[str] = RV_NAMES) -> pd.DataFrame:
-    """Phenotypes per subject x model (``reference`` included) from a cohort's ``volume_ml`` rows.
+    """Phenotypes per subject x model (``reference`` included) from a cohort's volumes (:func:`volumes_long`).
 
     ``cases`` needs columns case, subject, phase (``ED``/``ES``, case-insensitive) and optionally heart_rate
     (bpm) and heart_rate_source. Returns a long table: subject, model, phenotype, value, unit, heart_rate_bpm,
@@ -171,13 +196,12 @@ def cohort_cardiac_phenotypes(table: pd.DataFrame, cases: pd.DataFrame, lv_names
     cols = ["subject", "model", "phenotype", "value", "unit", "heart_rate_bpm", "heart_rate_source", "reason"]
     if not {"subject", "phase"} <= set(cases.columns):
         return pd.DataFrame(columns=cols)
-    vols = metric_rows(table, "volume_ml")
+    vols = volumes_long(table)
     structures = set(vols["structure"].astype(str))
     lv, rv = _pick(lv_names, structures), _pick(rv_names, structures)
     if lv is None or rv is None:
         return pd.DataFrame(columns=cols)
     c = cases.assign(case=cases["case"].astype(str), phase=cases["phase"].astype(str).str.upper())
-    vols = vols.assign(case=vols["case"].astype(str), value=pd.to_numeric(vols["value"], errors="coerce"))
     out = []
     for subject, sc in c.groupby("subject", sort=True):
         ed, es = sc[sc["phase"] == "ED"], sc[sc["phase"] == "ES"]

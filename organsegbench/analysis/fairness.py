@@ -1,6 +1,6 @@
 """Fairness: does a model's accuracy differ between subject groups (sex, age band, BMI band, …)?
 
-For every model, attribute and structure the per-case values of one metric (Dice by default) are split by group and
+For every model, attribute and structure the per-case values of one metric (Dice, ``dsc``, by default) are split by group and
 tested with a one-way ANOVA (:func:`scipy.stats.f_oneway`) and a Kruskal-Wallis H test
 (:func:`scipy.stats.kruskal`). p-values are corrected with Benjamini-Hochberg across structures (per model,
 attribute and test; :func:`statsmodels.stats.multitest.multipletests`). Effect sizes:
@@ -115,7 +115,7 @@ def _test_one(groups: dict[str, np.ndarray]) -> dict:
     return results
 
 
-def fairness(table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dice",
+def fairness(table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dsc",
              attributes: Sequence[str] | None = None, bands: dict[str, Sequence[float]] | None = None,
              alpha: float = 0.05) -> pd.DataFrame:
     """Group-difference tests per model x attribute x structure x test.
@@ -123,7 +123,7 @@ def fairness(table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dice",
     Args:
         table: tidy long table (case, model, structure, metric, value, …).
         cases: one row per case: column ``case`` plus attribute columns (sex, age, bmi, …).
-        metric: the metric compared between groups (``dice`` by default).
+        metric: the metric compared between groups (``dsc``, i.e. Dice, by default).
         attributes: attribute columns to analyse; default: those of :data:`DEFAULT_ATTRIBUTES` present.
         bands: band edges per numeric attribute, merged over :data:`DEFAULT_BANDS`; attributes without edges are
             categorical.

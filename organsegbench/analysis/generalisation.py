@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from organsegbench.analysis._common import metric_rows
+from organsegbench.analysis._common import canonical_metric, metric_rows
 
 
 def structure_means(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -21,7 +21,7 @@ def structure_means(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame({"mean": g.mean(), "n": g.count()}).reset_index()
 
 
-def generalisation(table: pd.DataFrame, metrics: tuple[str, ...] = ("dice", "hd95")) -> pd.DataFrame:
+def generalisation(table: pd.DataFrame, metrics: tuple[str, ...] = ("dsc", "hd95")) -> pd.DataFrame:
     """Spread of per-structure means across structures, per model and metric.
 
     Returns:
@@ -37,7 +37,7 @@ def generalisation(table: pd.DataFrame, metrics: tuple[str, ...] = ("dice", "hd9
             if len(v) == 0:
                 continue
             q1, q3 = np.percentile(v, [25, 75])
-            higher_worse = metric != "dice"
+            higher_worse = canonical_metric(metric) not in ("dsc", "iou", "nsd", "sensitivity", "precision")
             worst = vals.sort_values("mean", ascending=not higher_worse).iloc[0]["structure"]
             out.append({"model": model, "metric": metric, "n_structures": len(v), "mean": float(v.mean()),
                         "std": float(np.std(v, ddof=1)) if len(v) > 1 else np.nan, "iqr": float(q3 - q1),

@@ -13,10 +13,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from organsegbench.analysis._common import metric_rows
+from organsegbench.analysis._common import canonical_metric, metric_rows
 
 #: metric -> True when larger values are worse
-WORSE_IS_HIGHER = {"dice": False, "hd95": True}
+WORSE_IS_HIGHER = {"dsc": False, "iou": False, "nsd": False, "sensitivity": False, "precision": False,
+                   "hd95": True}
 
 
 def worst_count(n_cases: int, fraction: float = 0.05) -> int:
@@ -26,13 +27,13 @@ def worst_count(n_cases: int, fraction: float = 0.05) -> int:
     return max(1, math.floor(fraction * n_cases + 1e-9))
 
 
-def worst_cases(table: pd.DataFrame, metrics: tuple[str, ...] = ("dice", "hd95"),
+def worst_cases(table: pd.DataFrame, metrics: tuple[str, ...] = ("dsc", "hd95"),
                 fraction: float = 0.05) -> pd.DataFrame:
     """The worst ``fraction`` of cases per model x structure x metric.
 
     Args:
         table: tidy long table (columns case, model, structure, metric, value[, status, reason]).
-        metrics: metrics to rank by; ``dice`` ranks ascending (low is bad), ``hd95`` descending (high is bad).
+        metrics: metrics to rank by (``dice`` is accepted for ``dsc``); ``dsc`` ranks ascending (low is bad), ``hd95`` descending (high is bad).
             Other metrics rank descending unless named in :data:`WORSE_IS_HIGHER`.
         fraction: share of cases to list (default 5 %).
 
@@ -43,7 +44,7 @@ def worst_cases(table: pd.DataFrame, metrics: tuple[str, ...] = ("dice", "hd95")
     out = []
     for metric in metrics:
         rows = metric_rows(table, metric)
-        higher_worse = WORSE_IS_HIGHER.get(metric, True)
+        higher_worse = WORSE_IS_HIGHER.get(canonical_metric(metric), True)
         for (model, structure), grp in rows.groupby(["model", "structure"], sort=True):
             values = pd.to_numeric(grp["value"], errors="coerce")
             valid = grp.assign(value=values)[np.isfinite(values)]
