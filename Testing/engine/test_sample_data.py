@@ -244,8 +244,11 @@ def test_offline_gives_download_error(index_server, tmp_path, monkeypatch):
         raise DownloadError("`pip download totalsegmentator==2.18.0` failed: no network", hint="check the network")
 
     monkeypatch.setattr(source, "pip_download", pip_offline)
-    with pytest.raises(DownloadError, match="pip download"):
-        sd.fetch(cache=tmp_path / "cache", progress=False, index_url=url + "/simple/")
+    cache = tmp_path / "cache"
+    with pytest.raises(DownloadError) as err:
+        sd.fetch(cache=cache, progress=False, index_url=url + "/simple/")
+    assert "HTTP 404" in err.value.message and "pip download" in err.value.message  # both routes named
+    assert str(cache / "downloads") in err.value.hint and DIST.sha256 in err.value.hint  # the offline way out
 
 
 def test_archive_member_with_dotdot_is_refused(tmp_path):

@@ -31,6 +31,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from organsegbench.download import ProgressCallback
 from organsegbench.errors import InputFileError, unknown_name
 from organsegbench.sample_data.source import Distribution, obtain
 
@@ -151,7 +152,7 @@ def _complete(root: Path, dist: Distribution, data: SampleData) -> bool:
 
 
 def fetch(cache: str | os.PathLike[str] | None = None, progress: bool = True, force: bool = False,
-          index_url: str | None = None, callback=None) -> SampleData:
+          index_url: str | None = None, callback: ProgressCallback | None = None) -> SampleData:
     """Make sure the sample data are in the cache and return them.
 
     Idempotent: when the completed marker (holding the archive's sha256) and every manifest file are present,

@@ -97,7 +97,7 @@ def find_file(dist: Distribution, index: str, timeout: float = 30) -> tuple[str,
             body = resp.read()
             base = resp.geturl()
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+        reason = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
         raise DownloadError(f"cannot read the package index {project}: {reason}",
                             hint="check the network or PIP_INDEX_URL") from exc
     if "json" in ctype:
@@ -158,7 +158,15 @@ def obtain(dist: Distribution, folder: Path, index_url: str | None = None, progr
         url, listed_sha, listed_size = find_file(dist, index)
     except DownloadError as exc:
         log.warning("%s; falling back to pip download", exc.message)
-        path = pip_download(dist, folder)
+        try:
+            path = pip_download(dist, folder)
+        except DownloadError as pip_exc:
+            raise DownloadError(
+                f"cannot obtain {dist.filename}: {exc.message}; and {pip_exc.message}",
+                hint=f"connect to the internet (set HTTPS_PROXY behind a proxy, or PIP_INDEX_URL for a mirror), or "
+                     f"copy a verified {dist.filename} ({dist.size} bytes, sha256 {dist.sha256}) into {folder} "
+                     f"and run again",
+            ) from pip_exc
     else:
         if listed_sha and listed_sha.lower() != dist.sha256:
             raise ChecksumError(
