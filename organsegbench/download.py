@@ -191,7 +191,8 @@ def download(url: str, dest: str | os.PathLike[str], sha256: str | None = None, 
 
     The data go to ``dest.part`` first and are renamed only once complete and verified. A partial file left by an
     earlier cut is resumed with an HTTP ``Range`` request (servers that ignore ``Range`` are handled by starting
-    again). An existing ``dest`` that matches ``sha256`` is returned without any network access. Concurrent callers
+    again). An existing ``dest`` that matches ``sha256`` (or, without ``sha256``, ``size``) is returned without any
+    network access; one that does not is downloaded again. Concurrent callers
     for the same ``dest`` wait for each other (a ``dest.lock`` file lock).
 
     Args:

@@ -205,6 +205,19 @@ def test_disk_too_small_is_detected_before_writing(server, tmp_path, monkeypatch
     assert not (tmp_path / "f.bin").exists()
 
 
+def test_proxy_from_environment_is_used(server, tmp_path, monkeypatch):
+    """urllib honours HTTP(S)_PROXY: the request for an unreachable host goes to our local server as a proxy."""
+    target = "http://organsegbench-proxy-test.invalid/f.bin"
+    server.httpd.files[target] = PAYLOAD  # a proxy receives the absolute URL as the request path
+    for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("http_proxy", server.url)
+    out = download(target, tmp_path / "f.bin", sha256=SHA, progress=False, timeout=5, retries=0)
+    assert out.read_bytes() == PAYLOAD
+    assert server.httpd.requests == [(target, None)]
+
+
 def test_progress_callback(server, tmp_path):
     calls: list[tuple[int, int | None]] = []
     download(server.url + "/f.bin", tmp_path / "f.bin", progress=False, timeout=5,

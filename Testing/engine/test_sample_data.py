@@ -271,3 +271,16 @@ def test_index_url_precedence(monkeypatch):
     monkeypatch.delenv("ORGANSEGBENCH_INDEX_URL")
     assert source.configured_index() == "https://pip.example/simple/"
     assert source.configured_index("http://127.0.0.1:1/x") == "http://127.0.0.1:1/x/"
+
+
+def test_cli_wrong_sha256_exits_nonzero_with_fix(index_server, tmp_path, monkeypatch, capsys):
+    from organsegbench.cli import main
+
+    url, httpd = index_server
+    _serve_fake(httpd, _fake_archive([(PREFIX + "example_ct.nii.gz", b"x")], pad_to=DIST.size), "json", None)
+    monkeypatch.setenv("ORGANSEGBENCH_INDEX_URL", url + "/simple/")
+    cache = tmp_path / "cache"
+    assert main(["sample-data", "--cache", str(cache), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"expected {DIST.sha256}" in err and "fix:" in err
+    assert not sd.sample_root(cache).exists()
