@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ class Code:
             return None
         if isinstance(obj, Code):
             return obj
-        if isinstance(obj, list | tuple):  # a DICOM sequence: take its first item
+        if isinstance(obj, Sequence) and not isinstance(obj, str):  # a DICOM sequence: its first item
             return cls.from_any(obj[0]) if len(obj) else None
         if isinstance(obj, Mapping):
             value = obj.get("value", obj.get("CodeValue", obj.get("code_value")))

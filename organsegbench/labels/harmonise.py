@@ -15,7 +15,7 @@ then the name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -115,8 +115,13 @@ def resolve_entry(entry: Any) -> tuple[str | None, str, str]:
     cat = catalogue()
     type_code = modifier = None
     try:
-        type_code = Code.from_any(_get(entry, _TYPE_FIELDS))
-        modifier = Code.from_any(_get(entry, _MODIFIER_FIELDS))
+        raw_type = _get(entry, _TYPE_FIELDS)
+        type_code = Code.from_any(raw_type)
+        raw_modifier = _get(entry, _MODIFIER_FIELDS)
+        if raw_modifier is None and raw_type is not None:  # DICOM nests the modifier inside the type code item
+            item = raw_type[0] if isinstance(raw_type, Sequence) and len(raw_type) else raw_type
+            raw_modifier = getattr(item, "SegmentedPropertyTypeModifierCodeSequence", None)
+        modifier = Code.from_any(raw_modifier)
     except TypeError:
         type_code = None
     if type_code is not None:
