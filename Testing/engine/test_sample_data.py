@@ -284,3 +284,15 @@ def test_cli_wrong_sha256_exits_nonzero_with_fix(index_server, tmp_path, monkeyp
     err = capsys.readouterr().err
     assert f"expected {DIST.sha256}" in err and "fix:" in err
     assert not sd.sample_root(cache).exists()
+
+
+def test_describe_tool_reproduces_the_committed_manifest(sample_data):
+    """The maintainer tool re-measures every fact; on the pinned archive it must change nothing."""
+    import copy
+
+    from organsegbench.sample_data import describe
+
+    manifest = sd.load_manifest()
+    stale = copy.deepcopy(manifest)
+    stale["cases"]["dicom_ct"]["files"]["seg_fast"]["labels_present"] = [1]
+    assert describe.refresh(stale, sample_data.root) == manifest
