@@ -45,7 +45,7 @@ def overlay_montage(ct: Image, first: Image, second: Image, out_png: str | Path,
     a, b = a_l.array, b_l.array
     slices = pick_slices((a > 0) | (b > 0), n_slices)
     sy, sx = ct_l.spacing[1], ct_l.spacing[0]
-    present = sorted(set(np.unique(a[slices])) | set(np.unique(b[slices])) - {0})
+    present = sorted((set(np.unique(a[slices]).tolist()) | set(np.unique(b[slices]).tolist())) - {0})
     cmap = matplotlib.colormaps["tab20"]
     colours = {lab: cmap(i % 20) for i, lab in enumerate(present)}
     fig, axes = plt.subplots(2, len(slices), figsize=(2.6 * len(slices), 5.6), squeeze=False)
