@@ -135,6 +135,18 @@ def test_harmonised_labelmap_bad_inputs():
         harmonised_labelmap(np.array([-1, 1]), {1: "liver"})
     with pytest.raises(OrganSegBenchError, match="background"):
         harmonised_labelmap(np.array([0, 1]), {0: "liver", 1: "spleen"})
+    with pytest.raises(OrganSegBenchError, match=r"negative label values \[-3\]"):
+        harmonised_labelmap(np.array([0, 1]), {-3: "liver", 1: "spleen"})
+
+
+def test_harmonised_labelmap_huge_label_values():
+    big = 2**30
+    arr = np.array([[0, big, 7], [7, 0, big]], dtype=np.int64)
+    out, new = harmonised_labelmap(arr, {7: "liver", big: "left upper lobe"})
+    assert new == {1: "liver", 2: "lung_left"}
+    assert np.array_equal(out, [[0, 2, 1], [1, 0, 2]])
+    with pytest.raises(OrganSegBenchError, match=rf"values \[{big + 1}\]"):
+        harmonised_labelmap(arr + (arr == big), {7: "liver", big: "left upper lobe"})
 
 
 def test_match_counts_models_per_structure():

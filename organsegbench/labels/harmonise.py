@@ -196,31 +196,45 @@ def harmonised_labelmap(array: Any, labels: Mapping[int, Any], level: str = "har
     if 0 in harm:
         raise OrganSegBenchError(f"label 0 is named {harm[0]!r}, but 0 is background",
                                  "drop label 0 from the label dictionary")
+    if negative := sorted(v for v in harm if v < 0):
+        raise OrganSegBenchError(f"the label dictionary names negative label values {negative}",
+                                 "label values must be > 0")
     order: list[str] = []
     for value in sorted(harm):
         if harm[value] not in order:
             order.append(harm[value])
     new_values = {name: i for i, name in enumerate(order, start=1)}
-    if arr.size == 0:
-        present = np.zeros(0, dtype=np.int64)
-    else:
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0:
-            raise OrganSegBenchError(f"label map holds negative value {lo}", "label values must be >= 0")
-        counts = np.bincount(arr.ravel(), minlength=hi + 1) if hi < 2**24 else None
-        present = np.flatnonzero(counts) if counts is not None else np.unique(arr)
-    missing = sorted(int(v) for v in present if v != 0 and int(v) not in harm)
-    if missing:
-        raise OrganSegBenchError(
-            f"label map holds values {missing[:20]} that the label dictionary does not name",
-            "pass the vocabulary the map was made with (e.g. get_vocabulary('total_v1').labels)")
-    size = max([int(present.max()) if present.size else 0, *harm]) + 1
-    out_dtype = np.uint8 if len(order) < 256 else np.uint16
-    lut = np.zeros(size, dtype=out_dtype)
-    for value, name in harm.items():
-        lut[value] = new_values[name]
-    result = lut[arr]
+    out_dtype = np.uint8 if len(order) < 255 else np.uint16 if len(order) < 65535 else np.uint32
+    result = _apply_lookup(arr, {v: new_values[n] for v, n in harm.items()}, out_dtype)
     new_labels = {v: k for k, v in new_values.items()}
     if image is not None:
         return image.with_array(result), new_labels
     return result, new_labels
+
+
+def _apply_lookup(arr: np.ndarray, table: dict[int, int], out_dtype: type) -> np.ndarray:
+    """``table[arr]`` in one vectorised pass; 0 stays 0; values missing from ``table`` raise (named)."""
+    if arr.size == 0:
+        return np.zeros(arr.shape, dtype=out_dtype)
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0:
+        raise OrganSegBenchError(f"label map holds negative value {lo}", "label values must be >= 0")
+    sentinel = np.iinfo(out_dtype).max  # marks values the dictionary does not name
+    if hi < 2**24:  # dense lookup table: one gather over the array, no sort
+        lut = np.full(max(hi, *table, 0) + 1, sentinel, dtype=out_dtype)
+        lut[0] = 0
+        for value, new in table.items():
+            lut[value] = new
+        result = lut[arr]
+        # the sentinel is the dtype's maximum, so max() finds it without a full-size mask
+        missing = np.unique(arr[result == sentinel]) if result.max() == sentinel else np.zeros(0, arr.dtype)
+    else:  # sparse huge label values: sort-based
+        uniq, inverse = np.unique(arr, return_inverse=True)
+        mapped = np.array([0 if u == 0 else table.get(int(u), sentinel) for u in uniq], dtype=out_dtype)
+        missing = uniq[mapped == sentinel]
+        result = mapped[inverse].reshape(arr.shape)
+    if missing.size:
+        raise OrganSegBenchError(
+            f"label map holds values {[int(v) for v in missing[:20]]} that the label dictionary does not name",
+            "pass the vocabulary the map was made with (e.g. get_vocabulary('total_v1').labels)")
+    return result
