@@ -118,7 +118,15 @@ def _open(url: str, offset: int, timeout: float, headers: dict[str, str] | None)
     req_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     if offset:
         req_headers["Range"] = f"bytes={offset}-"
-    return urllib.request.urlopen(urllib.request.Request(url, headers=req_headers), timeout=timeout)  # noqa: S310
+    return urlopen(urllib.request.Request(url, headers=req_headers), timeout=timeout)
+
+
+def urlopen(request: urllib.request.Request | str, timeout: float):
+    """``urllib`` open with a fresh opener, so proxy variables (``HTTPS_PROXY``, ``NO_PROXY``) are read now.
+
+    (``urllib.request.urlopen`` caches its opener, and with it the proxy settings, at its first use.)
+    """
+    return urllib.request.build_opener().open(request, timeout=timeout)
 
 
 def _transfer(url: str, part: Path, size: int | None, resume: bool, timeout: float, progress: bool,

@@ -92,7 +92,7 @@ def find_file(dist: Distribution, index: str, timeout: float = 30) -> tuple[str,
     project = urllib.parse.urljoin(index, f"{dist.package.lower()}/")
     req = urllib.request.Request(project, headers={"Accept": JSON_ACCEPT, "User-Agent": dl.USER_AGENT})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+        with dl.urlopen(req, timeout=timeout) as resp:
             ctype = resp.headers.get("Content-Type", "")
             body = resp.read()
             base = resp.geturl()
