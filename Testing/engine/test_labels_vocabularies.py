@@ -237,3 +237,14 @@ def test_user_structure_clashing_with_synonym_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="already means 'inferior_vena_cava'"):
         load_vocabulary(_write(tmp_path, doc))
     assert "testonly_ivc" not in catalogue().structures
+
+
+def test_labels_need_no_model_package_or_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from organsegbench.labels import get_vocabulary, harmonise; "
+            "[harmonise(get_vocabulary(n).labels) for n in ('total', 'total_v1', 'moose_clin_ct_organs')]; "
+            "bad = [m for m in ('torch', 'totalsegmentator', 'moosez', 'slicer') if m in sys.modules]; "
+            "sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
