@@ -228,7 +228,7 @@ def _code(obj: Any) -> dict[str, str] | None:
         value, scheme, meaning = obj
     else:
         value = getattr(obj, "value", None)
-        scheme = getattr(obj, "scheme_designator", "SCT")
+        scheme = getattr(obj, "scheme_designator", None) or getattr(obj, "scheme", None) or "SCT"
         meaning = getattr(obj, "meaning", "")
     if value in (None, ""):
         return None
