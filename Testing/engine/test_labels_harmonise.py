@@ -219,3 +219,32 @@ def test_match_dicom_and_highdicom_style_segments():
     table = match_structures({1: segment, 2: hd_like}, {2: "right kidney", 5: "liver"})
     assert table.row("kidney_right").matched_by == ("code", "name")
     assert table.row("liver").matched_by == ("code", "name")
+
+
+@pytest.mark.parametrize("vocab", ["total", "total_v1", "total_mr", "moose_clin_ct_organs"])
+def test_every_coded_structure_is_found_by_its_code(vocab):
+    """A DICOM SEG that codes its segments like TotalSegmentator / IDC's v1.5.6 conversion (dcmqi JSON keys) and
+    labels them with something unhelpful still matches structure by structure."""
+    from organsegbench.labels import catalogue
+
+    cat = catalogue()
+    labels = get_vocabulary(vocab).labels
+    ambiguous = {n for names in cat.ambiguous_codes.values() for n in names}
+    segments = {}
+    for value, name in labels.items():
+        s = cat.structures[name]
+        if s.type is None or name in ambiguous:
+            continue
+        seg = {"SegmentLabel": f"Segment {value}",
+               "SegmentedPropertyTypeCodeSequence": {"CodeValue": s.type.value, "CodingSchemeDesignator": "SCT",
+                                                     "CodeMeaning": s.type.meaning}}
+        if s.modifier is not None:
+            seg["SegmentedPropertyTypeModifierCodeSequence"] = {
+                "CodeValue": s.modifier.value, "CodingSchemeDesignator": "SCT", "CodeMeaning": s.modifier.meaning}
+        segments[value] = seg
+    assert len(segments) >= len(labels) - 2
+    table = match_structures(segments, labels, level="canonical")
+    rows = [r for r in table if r.structure not in ambiguous and cat.structures[r.structure].type is not None]
+    assert len(rows) == len(segments)
+    for row in rows:
+        assert row.count == 2 and row.matched_by[0] == "code", row.structure

@@ -26,7 +26,8 @@ from organsegbench.labels.codes import Code
 from organsegbench.labels.registry import catalogue, harmonisation_document
 from organsegbench.labels.structures import normalise
 
-_NAME_FIELDS = ("structure", "name", "segment_label", "label_name", "SegmentLabel", "description")
+_NAME_FIELDS = ("structure", "name", "segment_label", "label_name", "SegmentLabel", "SegmentDescription",
+                "description")
 _TYPE_FIELDS = ("type", "type_code", "property_type", "segmented_property_type", "SegmentedPropertyTypeCodeSequence")
 _MODIFIER_FIELDS = ("modifier", "type_modifier", "property_type_modifier", "segmented_property_type_modifier",
                     "SegmentedPropertyTypeModifierCodeSequence")
