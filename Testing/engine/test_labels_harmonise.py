@@ -248,3 +248,17 @@ def test_every_coded_structure_is_found_by_its_code(vocab):
     assert len(rows) == len(segments)
     for row in rows:
         assert row.count == 2 and row.matched_by[0] == "code", row.structure
+
+
+def test_match_segments_read_by_io(dcmqi_data):
+    """Segments as organsegbench.io reads them (SegmentInfo with dict codes) match by code, or by name."""
+    io_seg = pytest.importorskip("organsegbench.io.segmentation")
+    from organsegbench.io import read_segmentation
+
+    seg = read_segmentation(dcmqi_data / "liver.dcm")
+    kidney = io_seg.SegmentInfo(label=2, name="Segment_2",
+                                type={"value": "64033007", "scheme": "SCT", "meaning": "Kidney"},
+                                type_modifier={"value": "7771000", "scheme": "SCT", "meaning": "Left"})
+    table = match_structures({**seg.segments, 2: kidney}, get_vocabulary("total_v1").labels)
+    assert table.row("liver").present == (True, True)
+    assert table.row("kidney_left").matched_by == ("code", "name")
