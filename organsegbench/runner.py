@@ -196,6 +196,8 @@ class BackgroundProcess:
             return  # finished on its own, nothing left to stop
         self.cancelled = True
         kill_process_tree(self._proc.pid, grace_s=grace_s, new_session=os.name != "nt", popen=self._proc)
+        self._reader_done.wait(timeout=grace_s)  # the pipe closes once the whole tree is gone
+        self.poll(max_lines=10**9)  # keep the last lines in the log; is_running() is False from here on
         logger.info("cancelled: %s", " ".join(self.command))
 
     def _descendants(self) -> list:
