@@ -1,0 +1,91 @@
+"""Worst-case gallery: one overlay thumbnail per listed worst case (image in grey, reference contour green,
+prediction contour red) on the axial slice where the reference structure is largest."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from organsegbench.report.plots import _plt, to_data_uri
+
+log = logging.getLogger(__name__)
+
+
+def _structure_mask(path: str, vocabulary: str | None, structure: str, reference: Any | None, level: str
+                    ) -> tuple[Any, np.ndarray]:
+    from organsegbench.cohort.case import harmonise, read_labelmap
+    from organsegbench.io.geometry import align_to
+
+    img, names = read_labelmap(Path(path), vocabulary or None)
+    if reference is not None:
+        img = align_to(img, reference, resample=True)
+    arr, names, _ = harmonise(img.array, names, level)
+    values = [v for v, n in names.items() if n == structure]
+    return img, np.isin(arr, values) if values else np.zeros(arr.shape, bool)
+
+
+def thumbnail(image_path: str | None, ref_path: str, pred_path: str, structure: str, title: str,
+              ref_vocabulary: str | None = None, pred_vocabulary: str | None = None, level: str = "harmonised",
+              size_px: int = 160) -> str:
+    """Data URI of an overlay thumbnail for one case x model x structure (raises on unreadable inputs)."""
+    plt = _plt()
+    ref_img, ref = _structure_mask(ref_path, ref_vocabulary, structure, None, level)
+    _, pred = _structure_mask(pred_path, pred_vocabulary, structure, ref_img, level)
+    base = ref if ref.any() else pred
+    z = int(np.argmax(base.reshape(base.shape[0], -1).sum(axis=1))) if base.any() else base.shape[0] // 2
+    if image_path:
+        from organsegbench.io import read_image
+        from organsegbench.io.geometry import resample_to, same_grid
+
+        img = read_image(image_path)
+        if not same_grid(img, ref_img):
+            img = resample_to(img, ref_img, is_label=False)
+        sl = img.array[z].astype(float)
+    else:
+        sl = np.zeros(ref.shape[1:], float)
+    both = ref[z] | pred[z]
+    if both.any():  # crop around the structure with a margin
+        ys, xs = np.nonzero(both)
+        m = max(8, int(0.25 * max(np.ptp(ys), np.ptp(xs))))
+        y0, y1 = max(0, ys.min() - m), min(both.shape[0], ys.max() + m + 1)
+        x0, x1 = max(0, xs.min() - m), min(both.shape[1], xs.max() + m + 1)
+    else:
+        y0, y1, x0, x1 = 0, both.shape[0], 0, both.shape[1]
+    sp = ref_img.spacing  # (x, y, z) mm: keep the physical aspect ratio
+    fig, ax = plt.subplots(figsize=(size_px / 80, size_px / 80))
+    lo, hi = np.percentile(sl, [1, 99]) if sl.any() else (0, 1)
+    ax.imshow(sl[y0:y1, x0:x1], cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, aspect=sp[1] / sp[0],
+              interpolation="nearest")
+    for mask, colour in ((ref, "lime"), (pred, "red")):
+        cut = mask[z, y0:y1, x0:x1]
+        if cut.any() and not cut.all():
+            ax.contour(cut.astype(float), levels=[0.5], colors=colour, linewidths=1.0)
+    ax.set_title(title, fontsize=6)
+    ax.axis("off")
+    return to_data_uri(fig, dpi=80)
+
+
+def gallery(worst: pd.DataFrame, table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dsc",
+            limit: int = 24, level: str = "harmonised") -> list[dict[str, Any]]:
+    """Thumbnails (dicts: title, uri or error) of the worst cases by ``metric`` (at most ``limit``)."""
+    rows = worst[(worst["metric"] == metric) & worst["case"].notna()].head(limit)
+    info = cases.set_index(cases["case"].astype(str))
+    out = []
+    for r in rows.itertuples():
+        title = f"{r.case} | {r.model} | {r.structure} | {metric}={r.value:.3g}"
+        try:
+            src = table[(table["case"] == r.case) & (table["model"] == r.model)].iloc[0]
+            c = info.loc[str(r.case)]
+            image = str(c.get("image", "") or "") or None
+            uri = thumbnail(image, str(c["reference"]), str(src["prediction_file"]), str(r.structure), title,
+                            ref_vocabulary=str(src.get("reference_vocabulary", "") or "") or None,
+                            pred_vocabulary=str(src.get("prediction_vocabulary", "") or "") or None, level=level)
+            out.append({"title": title, "uri": uri, "error": ""})
+        except Exception as exc:  # a thumbnail must never stop the report; say why it is absent
+            log.warning("no thumbnail for %s: %s", title, exc)
+            out.append({"title": title, "uri": "", "error": f"thumbnail unavailable: {exc}"})
+    return out
