@@ -182,3 +182,52 @@ def test_sub_grid_seg_is_placed_exactly_on_the_ct(tmp_path, dcmqi_data):
 def test_not_a_seg(tmp_path, dcmqi_data):
     with pytest.raises(InputFileError, match="DICOM SEG"):
         read_segmentation(dcmqi_data / "ct-3slice" / "01.dcm")
+
+
+@pytest.mark.parametrize(("seg_type", "compression"), [("binary", "jpeg2000"), ("labelmap", "rle")])
+def test_compressed_segs_round_trip(tmp_path, dcmqi_data, seg_type, compression):
+    src = read_segmentation(dcmqi_data / "liver_spine_seg.nrrd")
+    out = write_dicom_seg(src, dcmqi_data / "ct-3slice", tmp_path / "c.dcm", seg_type=seg_type,
+                          compression=compression)
+    assert pydicom.dcmread(out, stop_before_pixels=True).file_meta.TransferSyntaxUID != pydicom.uid.ExplicitVRLittleEndian
+    np.testing.assert_array_equal(read_segmentation(out).labelmap.array, src.labelmap.array)
+
+
+def test_unsupported_compression_is_refused(tmp_path, dcmqi_data):
+    src = read_segmentation(dcmqi_data / "liver_seg.nrrd")
+    with pytest.raises(InputFileError, match="rle"):
+        write_dicom_seg(src, dcmqi_data / "ct-3slice", tmp_path / "c.dcm", seg_type="binary", compression="rle")
+
+
+def _with_uids(src_dir, dest, files):
+    """Copy sample-data slices, restoring the UIDs the anonymiser blanked (SOP class/instance from the file meta)."""
+    dest.mkdir()
+    study, series = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    for f in files:
+        ds = pydicom.dcmread(f)
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.save_as(dest / f.name)
+
+
+def test_sample_data_totalsegmentator_map_round_trip(tmp_path, sample_data):
+    """Real JPEG 2000 series + TotalSegmentator label map stored y-flipped: SEG written and read back exactly."""
+    series = sample_data.path("dicom_ct", "series")
+    seg = read_segmentation(sample_data.path("dicom_ct", "seg_fast"), vocabulary="total")
+    with pytest.raises(InputFileError, match="anonymised"):  # the sample files have blank UIDs
+        write_dicom_seg(seg, series, tmp_path / "refused.dcm")
+    files = sorted(p for p in series.iterdir() if p.is_file())
+    _with_uids(series, tmp_path / "ct", files[8:12])  # four slices keep the test fast
+    ct = read_image(tmp_path / "ct")
+    on_ct = seg.on_grid(ct, resample=True)  # voxel centres coincide (same lattice, y flipped): exact
+    expected = resample_to(read_image(sample_data.path("dicom_ct", "seg_fast")), ct).array
+    np.testing.assert_array_equal(on_ct.labelmap.array, expected)
+    out = write_dicom_seg(on_ct, tmp_path / "ct", tmp_path / "ts.dcm", compression="jpeg2000")
+    back = read_segmentation(out).on_grid(ct)
+    np.testing.assert_array_equal(back.labelmap.array, expected)
+    present = {int(v) for v in np.unique(expected) if v}
+    assert set(back.segments) == set(seg.segments) > present  # segments empty on this slab are kept, not dropped
+    assert all(back.voxel_counts()[v] == 0 for v in set(seg.segments) - present)
+    assert all(back.segments[v].name == seg.segments[v].name and back.segments[v].type == seg.segments[v].type
+               for v in seg.segments)

@@ -175,7 +175,8 @@ def _on_ct_grid(seg: Segmentation, ct: Image, resample: bool) -> dict[int, np.nd
 def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: str | Path, *,
                     series_uid: str | None = None, resample: bool = False, seg_type: str = "binary",
                     algorithm_name: str | None = None, algorithm_version: str = "",
-                    series_description: str = "Segmentation", manufacturer: str = "OrganSegBench") -> Path:
+                    series_description: str = "Segmentation", manufacturer: str = "OrganSegBench",
+                    compression: str | None = None) -> Path:
     """Write ``seg`` as a DICOM SEG referencing the image series in ``source_series_dir``.
 
     Args:
@@ -189,6 +190,8 @@ def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: 
         seg_type: ``"binary"`` (widest viewer support, allows overlaps) or ``"labelmap"`` (DICOM Label Map
             Segmentation, no overlaps).
         algorithm_name: algorithm identification when the segments carry none.
+        compression: None (uncompressed, read by every SEG tool), ``"jpeg2000"`` (lossless, both types; often
+            10x smaller) or, for ``seg_type="labelmap"`` only, ``"rle"`` / ``"jpegls"``.
 
     Returns:
         ``out_path``.
@@ -196,6 +199,7 @@ def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: 
     import highdicom as hd
     import pydicom
     from pydicom.sr.codedict import codes
+    from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless, RLELossless
 
     from organsegbench import __version__
     from organsegbench.io.dicom_series import read_dicom_series, select_series
@@ -210,6 +214,13 @@ def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: 
     if empty:
         log.warning("segments %s are empty on the source grid; they are written without frames", empty)
     sources = [pydicom.dcmread(f) for f in series.files]  # same order as the slices of `ct`
+    required = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID")
+    missing = [k for k in required if not sources[0].get(k)]
+    if missing:
+        raise InputFileError(
+            f"the source series in {str(source_series_dir)!r} has no {', '.join(missing)} (anonymised?); a DICOM "
+            "SEG must reference the UIDs of its source images",
+            "use a series with its UIDs, or write the segmentation as NIfTI/NRRD (.nii.gz, .seg.nrrd)")
     defaults = [seg.segments[lab].name for lab in labels if seg.segments[lab].type is None]
     if defaults:
         log.warning("segments %s have no SNOMED codes; using category Tissue (SCT 85756007) and type "
@@ -245,6 +256,11 @@ def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: 
             pixels[masks[label]] = number
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    syntaxes = {None: ExplicitVRLittleEndian, "jpeg2000": JPEG2000Lossless, "rle": RLELossless,
+                "jpegls": JPEGLSLossless}
+    if compression not in syntaxes or (seg_type.lower() == "binary" and compression in ("rle", "jpegls")):
+        raise InputFileError(f"compression {compression!r} is not available for a {seg_type} SEG",
+                             "use jpeg2000 (either type), rle or jpegls (labelmap only), or none")
     charset = sources[0].get("SpecificCharacterSet") or "ISO_IR 192"  # empty in many CTs: write UTF-8
     with warnings.catch_warnings():  # highdicom warns about the source's single-component patient names
         warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
@@ -254,7 +270,7 @@ def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: 
             sop_instance_uid=hd.UID(), instance_number=1, manufacturer=manufacturer,
             manufacturer_model_name="organsegbench", software_versions=str(__version__),
             device_serial_number="0", series_description=series_description[:64],
-            specific_character_set=charset)
+            specific_character_set=charset, transfer_syntax_uid=syntaxes[compression])
     dseg.save_as(out)
     log.info("wrote DICOM SEG %s (%d segments, references series %s)", out, len(labels), series.uid)
     return out

@@ -384,11 +384,19 @@ def read_segmentation(path: str | Path, vocabulary: Any = None) -> Segmentation:
         raise InputFileError(f"{str(p)!r} has {s.GetNumberOfComponentsPerPixel()} components per voxel",
                              "pass a single-component label map (or a Slicer .seg.nrrd with segment headers)")
     img = Image.from_sitk(s, source=str(p), format=fmt)
-    arr = _as_label_array(img.array, p)
-    img = img.with_array(arr)
+    return segmentation_from_image(img, vocabulary, known=_read_sidecar(p))
+
+
+def segmentation_from_image(img: Image, vocabulary: Any = None, known: dict[int, SegmentInfo] | None = None
+                            ) -> Segmentation:
+    """Treat an already-read image as a label map (every non-zero value a segment), named as in
+    :func:`read_segmentation`. Raises :class:`InputFileError` for non-integer or negative values."""
+    source = Path(str(img.metadata.get("source", "image")))
+    arr = _as_label_array(img.array, source)
     labels = [int(v) for v in np.unique(arr) if v != 0]
-    segments = name_segments(labels, vocabulary, known=_read_sidecar(p))
-    return Segmentation(labelmap=img, segments=segments, metadata={"source": str(p), "format": fmt})
+    segments = name_segments(labels, vocabulary, known=known)
+    return Segmentation(labelmap=img.with_array(arr), segments=segments,
+                        metadata={"source": str(source), "format": img.metadata.get("format", "")})
 
 
 def write_segmentation(seg: Segmentation, path: str | Path, *, source_series_dir: str | Path | None = None,
