@@ -1,0 +1,115 @@
+"""The HTML report: self-contained, every section present, gallery thumbnails, cardiac phenotypes with the
+heart-rate source, Bland-Altman plots."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+import synthetic
+from test_cohort import make_cohort
+
+from organsegbench.cohort import EvalOptions, evaluate_cohort
+from organsegbench.report import build_html
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _images(html: str) -> list[str]:
+    return re.findall(r"<img src='([^']*)'", html)
+
+
+def _assert_self_contained(html: str) -> None:
+    assert "<script" not in html.lower()
+    assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:|file:|/)", html)
+    for uri in _images(html):
+        assert uri.startswith("data:image/png;base64,")
+        assert base64.b64decode(uri.split(",", 1)[1])[:8] == PNG
+
+
+def test_report_of_synthetic_cohort(tmp_path: Path) -> None:
+    path = make_cohort(tmp_path / "c", n=12)
+    r = evaluate_cohort(path, tmp_path / "out", EvalOptions(metrics=("dsc", "hd95")), workers=1, progress=False)
+    html = (tmp_path / "out" / "report.html").read_text()
+    _assert_self_contained(html)
+    for heading in ("1. Accuracy", "2. Robustness", "Worst-case gallery", "3. Fairness", "4. Generalisation",
+                    "5. Clinical utility", "Bland–Altman of structure volumes", "Provenance"):
+        assert heading in html, heading
+    n_worst = int((r.analyses["worst_cases"]["metric"] == "dsc").sum())
+    assert html.count("<figure>") == n_worst == 6  # 2 models x 3 structures, n = 1 of 12 cases each
+    assert "thumbnail unavailable" not in html
+    assert len(_images(html)) >= 2 + n_worst + 6  # 2 distributions, thumbnails, 6 Bland-Altman plots
+    assert "overall_fairness" in html and "η²" in html
+
+
+def test_build_html_from_tables_without_files_explains_missing_thumbnails() -> None:
+    rows = [(f"c{i}", m, "liver", "dsc", 0.5 + 0.04 * i) for i in range(5) for m in ("a", "b")]
+    t = pd.DataFrame(rows, columns=["case", "model", "structure", "metric", "value"]).assign(
+        reason="", status="ok", prediction_file="/nonexistent/pred.nii.gz")
+    cases = pd.DataFrame({"case": [f"c{i}" for i in range(5)], "image": "", "reference": "/nonexistent/ref.nii.gz"})
+    from organsegbench.cohort.outputs import run_analyses
+
+    analyses = run_analyses(t, cases)
+    html = build_html(t, cases, analyses, {"name": "tables", "n_cases": 5, "models": ["a", "b"],
+                                           "structures": ["liver"], "missing_pairs": []})
+    _assert_self_contained(html)
+    assert html.count("thumbnail unavailable") == 2
+    assert "No subject attributes" in html
+
+
+def _write(arr: np.ndarray, path: Path, meta: dict[str, str] | None = None) -> None:
+    img = synthetic.image(arr, (1.5, 1.5, 8.0)).to_sitk()
+    for k, v in (meta or {}).items():
+        img.SetMetaData(k, v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(img, str(path))
+
+
+def test_cardiac_cohort_phenotypes_heart_rate_source_and_bland_altman(tmp_path: Path) -> None:
+    """4 subjects x (ED, ES); TotalSegmentator v1 labels 46 (LV) and 48 (RV); the model over-segments the LV at ED.
+    Subject s0 has a given heart rate; the others' come from the image header's NominalInterval."""
+    shape = (8, 40, 40)
+    rows = []
+    for k in range(4):
+        for phase, r_lv, r_rv in (("ED", 12.0 + k, 10.0), ("ES", 8.0 + k, 7.0)):
+            cid = f"s{k}_{phase}"
+            ref = np.zeros(shape, np.uint8)
+            ref[synthetic.sphere(shape, (32, 30, 22), r_lv, (8.0, 1.5, 1.5))] = 46
+            ref[synthetic.sphere(shape, (32, 30, 42), r_rv, (8.0, 1.5, 1.5))] = 48
+            pred = ref.copy()
+            if phase == "ED":
+                pred[synthetic.sphere(shape, (32, 30, 22), r_lv + 1.5, (8.0, 1.5, 1.5)) & (ref == 0)] = 46
+            _write(ref.astype(np.float32) + 1, tmp_path / f"img/{cid}.nrrd", {"NominalInterval": "800"})
+            _write(ref, tmp_path / f"ref/{cid}.nii.gz")
+            _write(pred, tmp_path / f"m/{cid}.nii.gz")
+            rows.append({"id": cid, "image": f"img/{cid}.nrrd", "reference": f"ref/{cid}.nii.gz",
+                         "pred:m": f"m/{cid}.nii.gz", "vocab:reference": "total_v1", "vocab:m": "total_v1",
+                         "subject": f"s{k}", "phase": phase, "heart_rate": 60 if k == 0 else ""})
+    cohort = tmp_path / "cardiac.csv"
+    with cohort.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    r = evaluate_cohort(cohort, tmp_path / "out", EvalOptions(metrics=("dsc",)), workers=1, progress=False)
+    assert r.summary["options"]["harmonise"] == "canonical"  # cardiac cohort: ventricles kept apart
+    ph = r.analyses["cardiac_phenotypes"]
+    src = ph.drop_duplicates("subject").set_index("subject")["heart_rate_source"]
+    assert src["s0"] == "given" and "NominalInterval (0018,1062) = 800 ms" in src["s1"]
+    ref = ph[(ph.model == "reference") & (ph.subject == "s1")].set_index("phenotype")["value"]
+    vols = r.analyses["volume_error"]
+    lvedv = vols[(vols.case == "s1_ED") & (vols.structure == "heart_ventricle_left")]["ref_volume_ml"].iloc[0]
+    assert ref["LVEDV"] == pytest.approx(lvedv)
+    assert ref["LVEF"] == pytest.approx(100 * (ref["LVEDV"] - ref["LVESV"]) / ref["LVEDV"])
+    assert ref["LVCO"] == pytest.approx(ref["LVSV"] * 75.0 / 1000)  # 60000 / 800 ms = 75 bpm
+    ba = r.analyses["bland_altman_cardiac"].set_index("quantity")
+    assert ba.loc["LVEDV", "bias"] > 0 and ba.loc["RVEDV", "bias"] == pytest.approx(0.0)
+    assert ba.loc["LVEF", "unit"] == "%"
+    html = (tmp_path / "out" / "report.html").read_text()
+    _assert_self_contained(html)
+    assert "Cardiac phenotypes" in html and "NominalInterval" in html and "LVEF: m vs reference" in html
