@@ -231,3 +231,19 @@ def test_sample_data_totalsegmentator_map_round_trip(tmp_path, sample_data):
     assert all(back.voxel_counts()[v] == 0 for v in set(seg.segments) - present)
     assert all(back.segments[v].name == seg.segments[v].name and back.segments[v].type == seg.segments[v].type
                for v in seg.segments)
+
+
+def test_vocabulary_relabels_seg_segments_by_name(tmp_path, dcmqi_data, caplog):
+    labels = pytest.importorskip("organsegbench.labels")
+    vocab = labels.get_vocabulary("total")
+    ref = read_image(dcmqi_data / "liver_spine_seg.nrrd")
+    seg = Segmentation(ref.with_array(ref.array.astype(np.uint8)),
+                       {1: SegmentInfo(1, "Liver"), 2: SegmentInfo(2, "Spleen")})  # display names, SEG numbers 1, 2
+    out = write_dicom_seg(seg, dcmqi_data / "ct-3slice", tmp_path / "named.dcm")
+    by_name = {n: v for v, n in vocab.labels.items()}
+    back = read_segmentation(out, vocabulary="total")
+    assert sorted(back.segments) == sorted([by_name["liver"], by_name["spleen"]])
+    np.testing.assert_array_equal(back.segment_mask(by_name["liver"]), ref.array == 1)
+    # a segment name outside the vocabulary: keep the SEG's own numbering and say so
+    odd = read_segmentation(dcmqi_data / "partial_overlaps.dcm", vocabulary="total")
+    assert sorted(odd.segments) == [1, 2, 3, 4, 5] and "not in vocabulary" in caplog.text

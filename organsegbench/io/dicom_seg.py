@@ -124,17 +124,6 @@ def read_dicom_seg(path: str | Path, vocabulary: Any = None) -> Segmentation:
         tid = info.metadata.get("tracking_id", "")
         if tid.startswith("label:") and tid[6:].isdigit():
             info.metadata["label_value"] = int(tid[6:])
-    fractional = dseg.segmentation_type.value == "FRACTIONAL"
-    try:
-        vol = dseg.get_volume(segment_numbers=numbers, combine_segments=False, dtype=np.float32 if fractional
-                              else np.uint8)
-    except Exception as exc:
-        raise InputFileError(f"DICOM SEG {str(p)!r} does not form a regular 3D volume: {exc}",
-                             "only SEGs whose frames are parallel planes of one grid can be read") from exc
-    arr4 = vol.array
-    if arr4.ndim == 3:
-        arr4 = arr4[..., np.newaxis]
-    masks_raw = {n: (arr4[..., i] >= 0.5) if fractional else arr4[..., i] > 0 for i, n in enumerate(numbers)}
     source = dseg.get_source_image_uids()
     meta = {"source": str(p), "format": "dicom-seg", "series_uid": str(dseg.SeriesInstanceUID),
             "modality": "SEG", "segmentation_type": dseg.segmentation_type.value,
@@ -142,21 +131,54 @@ def read_dicom_seg(path: str | Path, vocabulary: Any = None) -> Segmentation:
             "series_description": str(dseg.get("SeriesDescription", "")),
             "referenced_series_uids": sorted({s[1] for s in source}),
             "referenced_sop_instance_uids": sorted({s[2] for s in source})}
-    grid = None
-    masks: dict[int, np.ndarray] = {}
+    if not numbers:
+        raise InputFileError(f"DICOM SEG {str(p)!r} holds no segments", "check the file")
     relabel = _vocabulary_labels(infos, vocabulary) if vocabulary is not None else None
     if relabel is None and all("label_value" in i.metadata for i in infos.values()) and \
             len({i.metadata["label_value"] for i in infos.values()}) == len(infos):
         relabel = {n: i.metadata["label_value"] for n, i in infos.items()}
+    labels = {n: (relabel[n] if relabel else n) for n in numbers}
+    # one segment at a time (a 104-segment CT SEG would need gigabytes as one 4D array): pass 1 flattens into
+    # the label map (higher label wins) and counts coverage; pass 2 re-reads only segments that overlap
+    grid, lm, cover = None, None, None
+    for n in sorted(numbers, key=labels.__getitem__):
+        seg_grid, mask = _read_segment(dseg, n, p)
+        if lm is None:
+            grid = seg_grid.with_array(np.zeros(mask.shape, dtype=np.uint8), **meta)
+            max_label = max(labels.values())
+            lm = np.zeros(mask.shape, dtype=np.uint8 if max_label < 256 else np.uint16 if max_label < 65536
+                          else np.uint32)
+            cover = np.zeros(mask.shape, dtype=np.uint8)
+        lm[mask] = labels[n]
+        cover[mask] = np.minimum(cover[mask], 1) + 1
+    shared = cover > 1
+    overlap_masks = {}
+    if shared.any():
+        for n in numbers:
+            _, mask = _read_segment(dseg, n, p)
+            if np.any(mask & shared):
+                overlap_masks[labels[n]] = mask
     segments: dict[int, SegmentInfo] = {}
     for n in numbers:
-        grid, m = _volume_to_image(vol, masks_raw[n], **meta)
-        label = relabel[n] if relabel else n
-        infos[n].label = label
-        masks[label], segments[label] = m, infos[n]
-    if grid is None:
-        raise InputFileError(f"DICOM SEG {str(p)!r} holds no segments", "check the file")
-    return Segmentation.from_masks(grid, masks, segments, metadata=meta)
+        infos[n].label = labels[n]
+        segments[labels[n]] = infos[n]
+    seg = Segmentation(labelmap=grid.with_array(lm), segments=dict(sorted(segments.items())),
+                       overlap_masks=overlap_masks, metadata=meta)
+    seg.flag_overlaps()
+    return seg
+
+
+def _read_segment(dseg: Any, number: int, path: Path) -> tuple[Image, np.ndarray]:
+    """The SEG's grid and one segment's boolean mask on it (FRACTIONAL thresholded at 0.5)."""
+    fractional = dseg.segmentation_type.value == "FRACTIONAL"
+    try:
+        vol = dseg.get_volume(segment_numbers=[number], combine_segments=False,
+                              dtype=np.float32 if fractional else np.uint8)
+    except Exception as exc:
+        raise InputFileError(f"DICOM SEG {str(path)!r} does not form a regular 3D volume: {exc}",
+                             "only SEGs whose frames are parallel planes of one grid can be read") from exc
+    arr = vol.array[..., 0] if vol.array.ndim == 4 else vol.array
+    return _volume_to_image(vol, (arr >= 0.5) if fractional else arr > 0)
 
 
 # ------------------------------------------------------------------------------------------------ writing

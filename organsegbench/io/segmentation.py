@@ -185,15 +185,20 @@ class Segmentation:
             overlap_masks = {label: np.asarray(masks[label], dtype=bool) for label in involved}
         seg = cls(labelmap=grid.with_array(lm), segments=segments, overlap_masks=overlap_masks,
                   metadata=dict(metadata or {}))
-        if overlap_masks:
-            pairs = seg.overlaps()
-            for a, b in pairs:
-                seg.segments[a].metadata.setdefault("overlaps_with", []).append(b)
-                seg.segments[b].metadata.setdefault("overlaps_with", []).append(a)
-            desc = ", ".join(f"{seg.segments[a].name}/{seg.segments[b].name}: {n} voxels" for (a, b), n in pairs.items())
-            log.warning("segments overlap (%s); the label map keeps the later segment in shared voxels, exact "
-                        "masks are in Segmentation.overlap_masks / segment_mask()", desc)
+        seg.flag_overlaps()
         return seg
+
+    def flag_overlaps(self) -> None:
+        """Record overlap partners in ``SegmentInfo.metadata["overlaps_with"]`` and log one warning."""
+        if not self.overlap_masks:
+            return
+        pairs = self.overlaps()
+        for a, b in pairs:
+            self.segments[a].metadata.setdefault("overlaps_with", []).append(b)
+            self.segments[b].metadata.setdefault("overlaps_with", []).append(a)
+        desc = ", ".join(f"{self.segments[a].name}/{self.segments[b].name}: {n} voxels" for (a, b), n in pairs.items())
+        log.warning("segments overlap (%s); the label map keeps the later segment in shared voxels, exact "
+                    "masks are in Segmentation.overlap_masks / segment_mask()", desc)
 
 
 def _differing_fields(mismatch: str) -> str:
