@@ -150,3 +150,15 @@ def test_real_nrrd_label_map(dcmqi_data):
     ref = sitk.ReadImage(str(dcmqi_data / "liver_seg.nrrd"))
     np.testing.assert_array_equal(img.array, sitk.GetArrayFromImage(ref))
     assert img.size == ref.GetSize() and Path(img.metadata["source"]).name == "liver_seg.nrrd"
+
+
+def test_4d_and_rgb_volumes_are_refused_clearly(tmp_path, rng):
+    four_d = sitk.JoinSeries([sitk.GetImageFromArray(rng.random((3, 4, 5)).astype(np.float32))] * 2)
+    sitk.WriteImage(four_d, str(tmp_path / "fmri.nii.gz"))
+    with pytest.raises(InputFileError, match="fmri.nii.gz") as exc:
+        read_image(tmp_path / "fmri.nii.gz")
+    assert "4D" in exc.value.hint
+    rgb = sitk.GetImageFromArray(rng.integers(0, 255, (3, 4, 5, 3)).astype(np.uint8), isVector=True)
+    sitk.WriteImage(rgb, str(tmp_path / "rgb.nrrd"))
+    with pytest.raises(InputFileError, match="components"):
+        read_image(tmp_path / "rgb.nrrd")

@@ -177,7 +177,9 @@ def read_dicom_series(folder: str | Path, series_uid: str | None = None) -> Imag
     meta = {"source": str(folder), "format": "dicom-series", "series_uid": series.uid, "modality": series.modality,
             "series_description": series.description, "study_uid": series.study_uid,
             "frame_of_reference_uid": series.frame_of_reference_uid, "files": names}
-    return Image.from_sitk(img, **meta)
+    from organsegbench.io.volumes import image_from_sitk
+
+    return image_from_sitk(img, folder, **meta)
 
 
 def write_dicom_series(img: Image, folder: str | Path, *, series_uid: str | None = None,

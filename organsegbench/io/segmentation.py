@@ -24,7 +24,13 @@ import SimpleITK as sitk
 
 from organsegbench.errors import InputFileError
 from organsegbench.io.image import Image
-from organsegbench.io.volumes import check_nifti_integrity, detect_format, is_dicom_file, output_format
+from organsegbench.io.volumes import (
+    check_nifti_integrity,
+    detect_format,
+    image_from_sitk,
+    is_dicom_file,
+    output_format,
+)
 
 log = logging.getLogger(__name__)
 
@@ -388,7 +394,7 @@ def read_segmentation(path: str | Path, vocabulary: Any = None) -> Segmentation:
     if s.GetNumberOfComponentsPerPixel() != 1:
         raise InputFileError(f"{str(p)!r} has {s.GetNumberOfComponentsPerPixel()} components per voxel",
                              "pass a single-component label map (or a Slicer .seg.nrrd with segment headers)")
-    img = Image.from_sitk(s, source=str(p), format=fmt)
+    img = image_from_sitk(s, p, source=str(p), format=fmt)
     return segmentation_from_image(img, vocabulary, known=_read_sidecar(p))
 
 

@@ -134,6 +134,16 @@ def check_nifti_integrity(path: str | Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ read / write
+def image_from_sitk(img: sitk.Image, path: str | Path, **metadata: object) -> Image:
+    """:meth:`Image.from_sitk` with its refusals (4D, multi-component) turned into :class:`InputFileError`."""
+    try:
+        return Image.from_sitk(img, **metadata)
+    except ValueError as exc:
+        raise InputFileError(f"{str(path)!r}: {exc}",
+                             "pass a single 3D volume (one time point, one channel); split 4D/RGB data first"
+                             ) from exc
+
+
 def _read_with_sitk(path: Path, fmt: str) -> sitk.Image:
     try:
         return sitk.ReadImage(str(path))
@@ -172,10 +182,10 @@ def read_image(path: str | Path, series_uid: str | None = None) -> Image:
         if meta.get("modality") == "SEG":
             raise InputFileError(f"{str(p)!r} is a DICOM SEG (a segmentation), not an image",
                                  "read it with read_segmentation() / `organsegbench info` instead")
-        img = Image.from_sitk(_read_with_sitk(p, "DICOM"), source=str(p), format=fmt, **meta)
+        img = image_from_sitk(_read_with_sitk(p, "DICOM"), p, source=str(p), format=fmt, **meta)
         return img
     sitk_img = _read_with_sitk(p, fmt)
-    img = Image.from_sitk(sitk_img, source=str(p), format=fmt)
+    img = image_from_sitk(sitk_img, p, source=str(p), format=fmt)
     header = {k: sitk_img.GetMetaData(k) for k in sitk_img.GetMetaDataKeys()}
     if header:
         img.metadata["header"] = header
