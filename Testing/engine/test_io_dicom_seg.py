@@ -247,3 +247,11 @@ def test_vocabulary_relabels_seg_segments_by_name(tmp_path, dcmqi_data, caplog):
     # a segment name outside the vocabulary: keep the SEG's own numbering and say so
     odd = read_segmentation(dcmqi_data / "partial_overlaps.dcm", vocabulary="total")
     assert sorted(odd.segments) == [1, 2, 3, 4, 5] and "not in vocabulary" in caplog.text
+
+
+def test_label_values_without_segment_info_are_reported(tmp_path, dcmqi_data, caplog):
+    ref = read_image(dcmqi_data / "liver_spine_seg.nrrd")
+    seg = Segmentation(ref.with_array(ref.array.astype(np.uint8)), {1: SegmentInfo(1, "liver")})
+    out = write_dicom_seg(seg, dcmqi_data / "ct-3slice", tmp_path / "partial.dcm")
+    assert "[2] have no SegmentInfo" in caplog.text
+    np.testing.assert_array_equal(read_segmentation(out).labelmap.array, (ref.array == 1).astype(np.uint8))

@@ -188,10 +188,10 @@ def _coded(d: dict[str, str]) -> Any:
     return hd.sr.CodedConcept(value=d["value"], scheme_designator=d["scheme"], meaning=d["meaning"])
 
 
-def _on_ct_grid(seg: Segmentation, ct: Image, resample: bool) -> dict[int, np.ndarray]:
-    """Exact per-segment masks on the CT grid (lossless re-indexing, or nearest neighbour when asked)."""
+def _on_ct_grid(seg: Segmentation, ct: Image, resample: bool) -> Segmentation:
+    """The segmentation on the CT grid (lossless re-indexing, or nearest neighbour when asked)."""
     return seg.on_grid(ct, resample=resample, option="resample=True (API) or --resample (command line)",
-                       name="label map", reference_name="source series").masks()
+                       name="label map", reference_name="source series")
 
 
 def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: str | Path, *,
@@ -226,16 +226,26 @@ def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: 
     from organsegbench import __version__
     from organsegbench.io.dicom_series import read_dicom_series, select_series
 
-    series = select_series(source_series_dir, series_uid)
-    ct = read_dicom_series(source_series_dir, series.uid)
-    masks = _on_ct_grid(seg, ct, resample)
-    labels = sorted(masks)
+    syntaxes = {None: ExplicitVRLittleEndian, "jpeg2000": JPEG2000Lossless, "rle": RLELossless,
+                "jpegls": JPEGLSLossless}
+    if compression not in syntaxes or (seg_type.lower() == "binary" and compression in ("rle", "jpegls")):
+        raise InputFileError(f"compression {compression!r} is not available for a {seg_type} SEG",
+                             "use jpeg2000 (either type), rle or jpegls (labelmap only), or none")
+    labels = sorted(seg.segments)
     if not labels:
         raise InputFileError("the segmentation holds no segments; nothing to write", "check the label map")
-    empty = [seg.segments[lab].name for lab in labels if not masks[lab].any()]
+    series = select_series(source_series_dir, series_uid)
+    ct = read_dicom_series(source_series_dir, series.uid)
+    seg = _on_ct_grid(seg, ct, resample)
+    counts = seg.voxel_counts()
+    stray = sorted(set(np.unique(seg.labelmap.array).tolist()) - set(labels) - {0})
+    if stray:
+        log.warning("label values %s have no SegmentInfo and are not written; add them to seg.segments", stray)
+    empty = [seg.segments[lab].name for lab in labels if counts[lab] == 0]
     if empty:
         log.warning("segments %s are empty on the source grid; they are written without frames", empty)
-    sources = [pydicom.dcmread(f) for f in series.files]  # same order as the slices of `ct`
+    # headers only (highdicom copies attributes, never source pixels); same order as the slices of `ct`
+    sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in series.files]
     required = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID")
     missing = [k for k in required if not sources[0].get(k)]
     if missing:
@@ -266,23 +276,19 @@ def write_dicom_seg(seg: Segmentation, source_series_dir: str | Path, out_path: 
         if info.type_modifier:
             descriptions[-1].SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [
                 _coded(info.type_modifier)]
-    overlapping = sum(m.astype(np.uint16) for m in masks.values()).max() > 1
-    if seg_type.lower() == "labelmap" and overlapping:
+    if seg_type.lower() == "labelmap" and seg.overlapping:
         raise InputFileError("segments overlap, so they cannot be written as a LABELMAP SEG",
                              "use seg_type='binary' (the default)")
-    if overlapping:
-        pixels = np.stack([masks[lab] for lab in labels], axis=-1)
-    else:
-        pixels = np.zeros(ct.shape, dtype=np.uint8 if len(labels) < 256 else np.uint16)
+    if seg.overlapping:  # one boolean plane per segment (the only layout that can hold overlaps)
+        pixels = np.stack([seg.segment_mask(lab) for lab in labels], axis=-1)
+    else:  # label values -> consecutive segment numbers through a lookup table (one array, any label count)
+        lut = np.zeros(int(seg.labelmap.array.max(initial=0)) + 1, dtype=np.uint8 if len(labels) < 256 else np.uint16)
         for number, label in enumerate(labels, start=1):
-            pixels[masks[label]] = number
+            if label < lut.size:
+                lut[label] = number
+        pixels = lut[seg.labelmap.array]
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    syntaxes = {None: ExplicitVRLittleEndian, "jpeg2000": JPEG2000Lossless, "rle": RLELossless,
-                "jpegls": JPEGLSLossless}
-    if compression not in syntaxes or (seg_type.lower() == "binary" and compression in ("rle", "jpegls")):
-        raise InputFileError(f"compression {compression!r} is not available for a {seg_type} SEG",
-                             "use jpeg2000 (either type), rle or jpegls (labelmap only), or none")
     charset = sources[0].get("SpecificCharacterSet") or "ISO_IR 192"  # empty in many CTs: write UTF-8
     with warnings.catch_warnings():  # highdicom warns about the source's single-component patient names
         warnings.filterwarnings("ignore", message=".*person name.*", category=UserWarning)
