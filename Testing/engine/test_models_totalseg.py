@@ -1,0 +1,86 @@
+"""TotalSegmentator end-to-end on CPU through its own Python API and loader, with a fake nnU-Net task folder
+(plans.json, dataset.json, checkpoint_final.pth of a tiny random PlainConvUNet) imported into our cache."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import synthetic
+from fake_nnunet import write_model_folder, zip_folder
+from tiny_models import ct_volume
+
+from organsegbench.errors import OrganSegBenchError
+from organsegbench.models import registry
+from organsegbench.models import weights as W
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("totalsegmentator")
+pytestmark = pytest.mark.models
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
+    for k in ("TOTALSEG_HOME_DIR", "TOTALSEG_WEIGHTS_PATH", "ORGANSEGBENCH_TOTALSEG_USAGE_STATS"):
+        monkeypatch.delenv(k, raising=False)
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def fast_weights(tmp_path):
+    from totalsegmentator.map_to_binary import class_map
+
+    ds = write_model_folder(tmp_path / "build", "Dataset297_TotalSegmentator_total_3mm_1559subj",
+                            "nnUNetTrainer_4000epochs_NoMirroring", class_map["total"], spacing=3.0)
+    z = zip_folder(ds, tmp_path / "Dataset297.zip")
+    W.import_weights("totalseg_v2_total_3mm", z, allow_unverified=True)
+    return z
+
+
+def test_totalseg_fast_runs_through_its_own_api(fast_weights, tmp_path):
+    img = synthetic.image(ct_volume(shape=(20, 40, 40)), spacing_xyz=(2.0, 2.0, 3.0), origin=(-40, -40, 10))
+    seg = registry.create("totalsegmentator", device="cpu", fast=True)
+    out = tmp_path / "total.nii.gz"
+    res = seg.segment(img, out=out)
+    assert res.labelmap.shape == img.shape and res.labelmap.spacing == img.spacing
+    assert res.labelmap.origin == img.origin
+    assert res.labels[5] == "liver" and len(res.labels) == 117
+    assert res.labelmap.array.max() <= 117 and res.labelmap.array.any()
+    prov = res.provenance
+    assert prov["notes"]["mode"] == "fast" and prov["usage_statistics_sent"] is False
+    assert prov["task_weights"]["totalseg_v2_total_3mm"]["verified"] is False
+    home = os.environ["TOTALSEG_HOME_DIR"]
+    cfg = json.loads((tmp_path / "cache" / "weights" / "totalsegmentator_home" / "config.json").read_text())
+    assert cfg["send_usage_stats"] is False and home.endswith("totalsegmentator_home")
+    assert out.is_file()
+
+
+def test_totalseg_roi_subset_and_bad_names(fast_weights, tmp_path):
+    from totalsegmentator.map_to_binary import class_map
+
+    ds = write_model_folder(tmp_path / "build", "Dataset298_TotalSegmentator_total_6mm_1559subj",
+                            "nnUNetTrainer_4000epochs_NoMirroring", class_map["total"], spacing=6.0, seed=1)
+    W.import_weights("totalseg_v2_total_6mm", zip_folder(ds, tmp_path / "Dataset298.zip"), allow_unverified=True)
+    img = synthetic.image(ct_volume(shape=(20, 40, 40)), spacing_xyz=(2.0, 2.0, 3.0))
+    seg = registry.create("totalsegmentator", device="cpu", fast=True, roi_subset=["liver", "spleen"])
+    res = seg.segment(img)
+    assert set(res.labels.values()) == {"liver", "spleen"}
+    assert set(np.unique(res.labelmap.array)) <= {0, 1, 5}
+    bad = registry.create("totalsegmentator", device="cpu", fast=True, roi_subset=["livr"])
+    with pytest.raises(OrganSegBenchError, match="livr") as err:
+        bad.segment(img)
+    assert "liver" in err.value.hint
+
+
+def test_totalseg_missing_weights_say_what_to_get():
+    img = synthetic.image(ct_volume(shape=(4, 16, 16)))
+    with pytest.raises(OrganSegBenchError, match="totalseg_v2_organs") as err:
+        registry.create("totalsegmentator", device="cpu").segment(img)
+    assert "weights download totalseg_v2_organs --allow-unverified" in err.value.hint
+    with pytest.raises(OrganSegBenchError, match="does not take box"):
+        from organsegbench.prompts import Box2D, PromptSet
+
+        registry.create("totalsegmentator", device="cpu").segment(img, PromptSet(boxes=[Box2D(0, 1, 1, 3, 3)]))
