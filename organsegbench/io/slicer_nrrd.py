@@ -1,5 +1,6 @@
 """3D Slicer ``.seg.nrrd`` segment metadata: header keys ``SegmentN_Name``, ``SegmentN_LabelValue``,
-``SegmentN_Layer``, ``SegmentN_Color`` (RGB 0..1) and ``SegmentN_Terminology``.
+``SegmentN_Layer``, ``SegmentN_Color`` (RGB 0..1) and the terminology, either in ``SegmentN_Terminology`` or (as
+Slicer itself writes it) in ``SegmentN_Tags`` as ``TerminologyEntry:<terminology>|``.
 
 The terminology string is Slicer's ``context~category~type~typeModifier~anatomicContext~region~regionModifier``
 with each code written ``scheme^value^meaning``. Files with several layers (overlapping segments, stored as a 4D
@@ -52,6 +53,15 @@ def format_terminology(info: SegmentInfo) -> str:
                      c(info.anatomic_region), "^^"])
 
 
+def _tag(tags: str, key: str) -> str:
+    """Value of ``key`` in Slicer's ``SegmentN_Tags`` string (``key1:value1|key2:value2|``)."""
+    for item in tags.split("|"):
+        k, _, v = item.partition(":")
+        if k == key:
+            return v
+    return ""
+
+
 def _segment_headers(header: dict[str, str]) -> dict[int, dict[str, str]]:
     out: dict[int, dict[str, str]] = {}
     for key, value in header.items():
@@ -98,8 +108,9 @@ def read_slicer_nrrd(path: str | Path, vocabulary: Any = None) -> Segmentation |
                                  "re-save the segmentation from Slicer")
         label = n + 1 if multi else value
         info = SegmentInfo(label=label, name=h.get("Name", f"label_{label}"))
-        if "Terminology" in h:
-            for k, v in parse_terminology(h["Terminology"]).items():
+        terminology = h.get("Terminology") or _tag(h.get("Tags", ""), "TerminologyEntry")
+        if terminology:
+            for k, v in parse_terminology(terminology).items():
                 setattr(info, k, v)
         if "Color" in h:
             try:
