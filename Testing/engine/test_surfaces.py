@@ -1,0 +1,154 @@
+"""Analytic tests of surface extraction and signed surface distances (organsegbench.surfaces)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import synthetic
+
+from organsegbench.errors import EmptyMaskError, GeometryMismatchError
+from organsegbench.io.image import Image
+from organsegbench.surfaces import (
+    SurfaceDistance,
+    errormap_from_labelmaps,
+    surface_errors,
+    surface_from_labelmap,
+)
+
+# Discretisation of voxel surfaces (vtkDiscreteFlyingEdges3D puts vertices half-way between an inside and an
+# outside voxel centre): for spheres, every vertex-to-surface distance lies within 1 voxel of the radius
+# difference and the mean within 0.3 voxel (measured: 0.84/0.15 voxel at 1 mm, 0.93/0.24 voxel at 0.5 mm).
+MAX_DEV_VOXELS = 1.0
+MEAN_DEV_VOXELS = 0.3
+
+
+def _ball(spacing: float, radius: float, centre=(30.0, 30.0, 30.0), size_mm: float = 60.0,
+          spacing_xyz=None) -> Image:
+    sp = (spacing,) * 3 if spacing_xyz is None else spacing_xyz
+    shape = tuple(int(size_mm / s) for s in sp[::-1])
+    arr = synthetic.sphere(shape, centre, radius, tuple(sp[::-1])).astype(np.uint8)
+    return synthetic.image(arr, sp)
+
+
+@pytest.mark.parametrize("spacing", [1.0, 0.5])
+def test_concentric_spheres_give_the_radius_difference(spacing):
+    ref, pred = _ball(spacing, 10.0), _ball(spacing, 14.0)
+    em = errormap_from_labelmaps(ref, pred, structure="liver", case="spheres")
+    for values in (em.pred_to_ref, em.ref_to_pred):
+        assert np.all(values > 0)  # larger prediction: over-segmentation everywhere, in both directions
+        assert np.abs(values - 4.0).max() <= MAX_DEV_VOXELS * spacing
+        assert abs(values.mean() - 4.0) <= MEAN_DEV_VOXELS * spacing
+    assert em.summary["symmetric"]["fraction_outside"] == 1.0
+
+
+def test_smaller_prediction_is_negative_in_both_directions():
+    em = errormap_from_labelmaps(_ball(1.0, 14.0), _ball(1.0, 10.0))
+    assert np.all(em.pred_to_ref < 0) and np.all(em.ref_to_pred < 0)
+    assert abs(em.pred_to_ref.mean() + 4.0) <= MEAN_DEV_VOXELS
+
+
+def test_shifted_sphere_gives_the_cosine_pattern():
+    """A sphere shifted by s along +x: the signed distance at a vertex with outward direction n is ≈ s·n_x."""
+    shift = 3.0
+    ref = _ball(0.5, 12.0)
+    pred = _ball(0.5, 12.0, centre=(30.0, 30.0, 30.0 + shift))  # centre is (z, y, x): shift along x
+    em = errormap_from_labelmaps(ref, pred)
+    centre_pred = np.array([30.0 + shift, 30.0, 30.0])  # LPS (x, y, z); identity direction, origin 0
+    n = em.prediction.points - centre_pred
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    # exact for two spheres: |c_pred + R n - c_ref| - R
+    expected = np.linalg.norm(centre_pred + 12.0 * n - np.array([30.0, 30.0, 30.0]), axis=1) - 12.0
+    assert np.abs(em.pred_to_ref - expected).max() <= MAX_DEV_VOXELS * 0.5
+    assert np.corrcoef(em.pred_to_ref, expected)[0, 1] > 0.98
+    left = n[:, 0] > 0.9  # +x side (patient left in LPS): prediction sticks out
+    right = n[:, 0] < -0.9
+    assert np.all(em.pred_to_ref[left] > 2.0) and np.all(em.pred_to_ref[right] < -2.0)
+    assert em.pred_to_ref[left].mean() == pytest.approx(expected[left].mean(), abs=0.25)
+    assert em.pred_to_ref[right].mean() == pytest.approx(expected[right].mean(), abs=0.25)
+
+
+def test_exact_method_matches_vtk_exact_distance(rng):
+    from vtkmodules.vtkFiltersCore import vtkImplicitPolyDataDistance
+
+    surf = surface_from_labelmap(_ball(1.0, 10.0))
+    f = vtkImplicitPolyDataDistance()
+    f.SetInput(surf.to_polydata())
+    q = rng.uniform(15.0, 45.0, size=(1500, 3))
+    vtk_d = np.array([f.EvaluateFunction(*p) for p in q])
+    ours = SurfaceDistance(surf).signed_distance(q)
+    np.testing.assert_allclose(np.abs(ours), np.abs(vtk_d), atol=1e-6)
+    inside = np.linalg.norm(q - 30.0, axis=1) < 9.0
+    outside = np.linalg.norm(q - 30.0, axis=1) > 11.0
+    assert np.all(ours[inside] < 0) and np.all(ours[outside] > 0)
+
+
+def test_vertex_method_is_close_to_exact(rng):
+    surf = surface_from_labelmap(_ball(1.0, 10.0))
+    q = rng.uniform(15.0, 45.0, size=(1000, 3))
+    sd = SurfaceDistance(surf)
+    exact, approx = sd.signed_distance(q), sd.signed_distance(q, method="vertex")
+    assert np.all(np.abs(approx) >= np.abs(exact) - 1e-9)  # nearest vertex can only be farther
+    assert np.abs(approx - exact)[np.abs(exact) > 1.0].max() < 0.5
+
+
+def test_anisotropic_grid_and_direction_are_honoured():
+    """A ball on a 0.7 x 0.8 x 2.5 mm grid with a flipped axis is still the same ball in LPS mm."""
+    sp = (0.7, 0.8, 2.5)
+    img = _ball(1.0, 10.0, spacing_xyz=sp)
+    surf = surface_from_labelmap(img)
+    assert surf.volume_ml() == pytest.approx(4 / 3 * np.pi * 1000 / 1000, rel=0.08)
+    flipped = Image(img.array[:, :, ::-1].copy(), spacing=sp, origin=((img.size[0] - 1) * sp[0], 0, 0),
+                    direction=np.diag([-1.0, 1.0, 1.0]))
+    surf2 = surface_from_labelmap(flipped)
+    assert surf2.volume_ml() == pytest.approx(surf.volume_ml(), rel=1e-9)  # outward orientation kept
+    np.testing.assert_allclose(surf2.points.mean(axis=0), surf.points.mean(axis=0), atol=1e-6)
+
+
+def test_ras_conversion_flips_x_and_y_only():
+    surf = surface_from_labelmap(_ball(1.0, 8.0, centre=(30.0, 20.0, 10.0)))
+    ras = surf.to_ras()
+    assert ras.coordinate_system == "RAS"
+    np.testing.assert_allclose(ras.points, surf.points * [-1, -1, 1])
+    assert ras.volume_ml() == pytest.approx(surf.volume_ml())
+    np.testing.assert_allclose(ras.to_lps().points, surf.points)
+
+
+def test_smoothing_and_decimation_are_recorded():
+    surf = surface_from_labelmap(_ball(1.0, 10.0), structure="spleen", smoothing_iterations=15, decimation=0.5)
+    assert surf.metadata["smoothing"]["iterations"] == 15
+    assert surf.metadata["decimation"]["target_reduction"] == 0.5
+    raw = surface_from_labelmap(_ball(1.0, 10.0))
+    assert surf.n_faces < 0.6 * raw.n_faces
+    assert raw.metadata["smoothing"] is None and raw.metadata["decimation"] is None
+
+
+@pytest.mark.parametrize("which", ["reference", "prediction"])
+def test_empty_structure_raises_and_builds_no_mesh(which):
+    full, empty = _ball(1.0, 8.0), Image(np.zeros((60, 60, 60), dtype=np.uint8))
+    ref, pred = (empty, full) if which == "reference" else (full, empty)
+    with pytest.raises(EmptyMaskError, match=which):
+        errormap_from_labelmaps(ref, pred, structure="liver", case="c1")
+
+
+def test_missing_label_value_is_an_empty_mask():
+    with pytest.raises(EmptyMaskError, match="label 7"):
+        surface_from_labelmap(_ball(1.0, 8.0), label=7)
+
+
+def test_surfaces_from_disjoint_physical_spaces_are_refused():
+    a = _ball(1.0, 8.0)
+    b = Image(a.array.copy(), origin=(500.0, 0.0, 0.0))
+    with pytest.raises(GeometryMismatchError, match="do not overlap"):
+        errormap_from_labelmaps(a, b)
+    sa, sb = surface_from_labelmap(a), surface_from_labelmap(a).to_ras()
+    with pytest.raises(GeometryMismatchError, match="RAS"):
+        surface_errors(sa, sb)
+
+
+def test_histograms_share_symmetric_bins():
+    em = errormap_from_labelmaps(_ball(1.0, 10.0), _ball(1.0, 12.0, centre=(30.0, 30.0, 31.0)))
+    h = em.histograms(bin_width_mm=0.5)
+    counts, edges = h["pred_to_ref"]
+    assert counts.sum() == em.prediction.n_points
+    assert edges[0] == -edges[-1] and np.allclose(np.diff(edges), 0.5)
+    np.testing.assert_array_equal(edges, h["ref_to_pred"][1])
