@@ -110,3 +110,29 @@ def test_labels_and_metric_selection_keep_order() -> None:
     res = M.evaluate_pair(ref, ref, (1, 1, 1), labels=[3, 1], metrics=["HD95", "dice"])
     assert [(r.label, r.metric) for r in res] == [(3, "hd95"), (3, "dsc"), (1, "hd95"), (1, "dsc")]
     assert [r.value for r in res] == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_probe_and_tree_paths_agree() -> None:
+    """The offset probe (near points) and the k-d tree (far points) give the same exact distances."""
+    from organsegbench.metrics.distance import Crop
+    from organsegbench.metrics.surface import Target, voxel_surface
+
+    rng = np.random.default_rng(8)
+    sp = np.array([2.5, 0.6, 0.8])
+    ref, pred = _blob(rng, (30, 40, 40), 0.8), _blob(rng, (30, 40, 40), 0.6)
+    a, b = (voxel_surface(c.crop, c.offset, ref.shape) for c in (Crop.of(ref), Crop.of(pred)))
+    tree_only = Target(b, sp, probe_mm=0.0).distances_from(a)
+    for probe in (1.0, 3.0, 6.0):
+        probed = Target(b, sp, probe_mm=probe).distances_from(a)
+        np.testing.assert_allclose(probed, tree_only, rtol=1e-12, atol=0)
+    assert (tree_only > 6.0).any() and (tree_only <= 1.0).any()  # both paths were exercised
+
+
+def test_nsd_fine_spacing_uses_tree_fallback() -> None:
+    """A tolerance ball with too many voxel offsets goes through bounded k-d tree queries; same result."""
+    rng = np.random.default_rng(9)
+    sp = (0.25, 0.25, 0.25)
+    ref, pred = _blob(rng, (24, 24, 24), 0.5), _blob(rng, (24, 24, 24), 0.4)
+    sd = surface_distance.compute_surface_distances(ref, pred, sp)
+    expected = surface_distance.compute_surface_dice_at_tolerance(sd, 2.0)
+    assert M.nsd(ref, pred, sp, tolerance_mm=2.0) == pytest.approx(expected, rel=1e-9)

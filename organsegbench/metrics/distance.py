@@ -137,9 +137,9 @@ class SurfacePair:
         if self.ref.empty or self.pred.empty:
             return 0.0, None
         a, b = self._surfels
-        d_ab = Target(b, self.spacing, self.workers).distances_from(a, upper_mm=tolerance_mm)
-        d_ba = Target(a, self.spacing, self.workers).distances_from(b, upper_mm=tolerance_mm)
-        overlap = a.area[d_ab <= tolerance_mm].sum() + b.area[d_ba <= tolerance_mm].sum()
+        a_near = Target(b, self.spacing, self.workers).within(a, tolerance_mm)
+        b_near = Target(a, self.spacing, self.workers).within(b, tolerance_mm)
+        overlap = a.area[a_near].sum() + b.area[b_near].sum()
         return float(overlap / (a.area.sum() + b.area.sum())), None
 
 

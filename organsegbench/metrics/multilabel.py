@@ -19,6 +19,7 @@ from organsegbench.metrics.distance import Crop, SurfacePair
 from organsegbench.metrics.overlap import Counts
 from organsegbench.metrics.registry import SURFACE_METRICS, resolve_metrics
 from organsegbench.metrics.results import MetricResult
+from organsegbench.metrics.surface import bounding_box
 from organsegbench.metrics.volume import rvd_from, volume_error_rate_from, voxel_volume_ml
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def _as_labelmap(a: object, name: str) -> np.ndarray:
         raise OrganSegBenchError(f"{name} label map must be 2D or 3D, got shape {arr.shape}",
                                  "pass one volume in array-axis order (z, y, x)")
     if arr.dtype == bool:
-        return arr.view(np.uint8)
+        return arr
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and np.array_equal(arr, np.round(arr)):
             arr = arr.astype(np.int64)
@@ -45,7 +46,14 @@ def _as_labelmap(a: object, name: str) -> np.ndarray:
 
 def _boxes(arr: np.ndarray) -> list[tuple[slice, ...] | None]:
     """Bounding box of every label value (index ``label - 1``), one pass over the volume."""
+    if arr.dtype == bool:
+        return [bounding_box(arr)]  # axis projections: faster than labelling for a single mask
     return ndi.find_objects(arr)
+
+
+def _select(arr: np.ndarray, box: tuple[slice, ...], label: int) -> np.ndarray:
+    """Boolean mask of ``label`` inside ``box``."""
+    return arr[box] if arr.dtype == bool else arr[box] == label
 
 
 def _box(boxes: list[tuple[slice, ...] | None], label: int) -> tuple[slice, ...] | None:
@@ -114,10 +122,10 @@ def evaluate_pair(ref: np.ndarray, pred: np.ndarray, spacing_zyx: Sequence[float
     results: list[MetricResult] = []
     for lab in todo:
         br, bp = _box(boxes_r, lab), _box(boxes_p, lab)
-        cr = Crop(r[br] == lab, tuple(s.start for s in br)) if br else Crop(None, None)
-        cp = Crop(p[bp] == lab, tuple(s.start for s in bp)) if bp else Crop(None, None)
+        cr = Crop(_select(r, br, lab), tuple(s.start for s in br)) if br else Crop(None, None)
+        cp = Crop(_select(p, bp, lab), tuple(s.start for s in bp)) if bp else Crop(None, None)
         both = _intersect(br, bp) if br and bp else None
-        n_both = int(np.count_nonzero((r[both] == lab) & (p[both] == lab))) if both else 0
+        n_both = int(np.count_nonzero(_select(r, both, lab) & _select(p, both, lab))) if both else 0
         counts = Counts(0 if cr.empty else int(np.count_nonzero(cr.crop)),
                         0 if cp.empty else int(np.count_nonzero(cp.crop)), n_both)
         pair = SurfacePair(cr, cp, r.shape, sp, workers) if need_surface else None

@@ -36,12 +36,16 @@ class Points:
         lin: ``(n,)`` int64 linear indices in the frame of shape ``frame`` (sorted ascending).
         frame: shape used for ``lin`` (the volume shape, or volume shape + 1 for surfel corners).
         area: ``(n,)`` surfel areas in mm² (mm in 2D) for surfels; ``None`` for voxel surfaces.
+        dense: the points as a boolean array (their bounding region), or ``None``.
+        origin: global index of ``dense[0, 0, 0]``.
     """
 
     idx: np.ndarray
     lin: np.ndarray
     frame: tuple[int, ...]
     area: np.ndarray | None = None
+    dense: np.ndarray | None = None
+    origin: tuple[int, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.lin)
@@ -64,11 +68,10 @@ def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
 
 def _points(local: np.ndarray, offset: tuple[int, ...], frame: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Global indices and linear indices of the True voxels of ``local`` placed at ``offset`` in ``frame``."""
-    nz = np.nonzero(local)
-    idx = np.empty((nz[0].size, local.ndim), dtype=np.int64)
-    for ax, (c, o) in enumerate(zip(nz, offset, strict=True)):
-        idx[:, ax] = c
-        idx[:, ax] += o
+    flat = np.flatnonzero(local)  # much faster than np.nonzero on large crops
+    idx = np.empty((flat.size, local.ndim), dtype=np.int64)
+    for ax, c in enumerate(np.unravel_index(flat, local.shape)):
+        np.add(c, offset[ax], out=idx[:, ax])
     lin = np.ravel_multi_index(tuple(idx.T), frame)
     return idx, lin
 
@@ -89,7 +92,7 @@ def voxel_surface(crop: np.ndarray, offset: tuple[int, ...], shape: tuple[int, .
             np.logical_and(interior, padded[tuple(sl)], out=interior)
     np.logical_xor(crop, interior, out=interior)  # interior is a subset of crop: xor = crop minus interior
     idx, lin = _points(interior, offset, shape)
-    return Points(idx, lin, tuple(shape))
+    return Points(idx, lin, tuple(shape), None, interior, tuple(offset))
 
 
 @functools.lru_cache(maxsize=64)
@@ -131,7 +134,41 @@ def surfels(crop: np.ndarray, offset: tuple[int, ...], shape: tuple[int, ...], s
     frame = tuple(n + 1 for n in shape)
     idx, lin = _points(border, offset, frame)
     area = _surfel_table(tuple(float(s) for s in spacing))[code[border]]
-    return Points(idx, lin, frame, area)
+    return Points(idx, lin, frame, area, border, tuple(o for o in offset))
+
+
+def _edt_length(offsets: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Length in mm of integer index offsets, with the arithmetic of ``distance_transform_edt``."""
+    delta = offsets.astype(np.float64) * spacing
+    delta *= delta
+    d2 = delta[:, 0].copy()
+    for ax in range(1, delta.shape[1]):
+        d2 += delta[:, ax]
+    return np.sqrt(d2)
+
+
+def _ball_offsets(radius_mm: float, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer offsets no longer than ``radius_mm`` (sorted by length) and the per-axis reach in voxels."""
+    reach = np.floor(radius_mm / spacing + 1e-9).astype(np.int64)
+    grids = np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij")
+    off = np.stack([g.ravel() for g in grids], axis=1)
+    length = _edt_length(off, spacing)
+    keep = length <= radius_mm
+    order = np.argsort(length[keep], kind="stable")
+    return off[keep][order], reach
+
+
+#: above this many offsets in the tolerance ball, NSD asks the k-d tree instead of probing offsets
+MAX_PROBE_OFFSETS = 400
+
+
+#: the exact-distance probe covers a ball holding about this many offsets before the k-d tree takes over
+PROBE_OFFSETS = 120
+
+
+def default_probe_mm(spacing: np.ndarray) -> float:
+    """Radius (mm) of the ball holding about :data:`PROBE_OFFSETS` voxel offsets for this spacing."""
+    return float(np.cbrt(PROBE_OFFSETS * float(np.prod(spacing)) * 3 / (4 * np.pi)))
 
 
 def _coincident(src_lin: np.ndarray, dst_lin: np.ndarray) -> np.ndarray:
@@ -144,9 +181,16 @@ def _coincident(src_lin: np.ndarray, dst_lin: np.ndarray) -> np.ndarray:
 
 
 class Target:
-    """The points of one surface, ready for nearest-neighbour queries (k-d tree built lazily, once)."""
+    """The points of one surface, ready for nearest-neighbour queries.
 
-    def __init__(self, points: Points, spacing: np.ndarray, workers: int = 1) -> None:
+    Near points are resolved by probing voxel offsets in order of length in a dense copy of the surface (exact:
+    the first hit is the nearest point); the rest go to a k-d tree built lazily, once. ``probe_mm=0`` disables the
+    probe (then points on both surfaces are still matched first).
+    """
+
+    def __init__(self, points: Points, spacing: np.ndarray, workers: int = 1, probe_mm: float | None = None
+                 ) -> None:
+        self.probe_mm = default_probe_mm(spacing) if probe_mm is None else probe_mm
         self.points = points
         self.spacing = spacing
         self.workers = workers
@@ -159,6 +203,46 @@ class Target:
             self._tree = cKDTree(self.points.idx * self.spacing, balanced_tree=False, compact_nodes=False)
         return self._tree
 
+    def _probe(self, src: Points, radius_mm: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Nearest-offset probing in a dense copy of this surface, nearest offsets first.
+
+        Returns ``(resolved, distance)`` over ``src``: for resolved points the exact distance (mm) to the nearest
+        point of this surface, which is within ``radius_mm``; unresolved points have none within ``radius_mm``.
+        ``None`` when there is no dense copy or the ball holds too many offsets.
+        """
+        pts = self.points
+        off, reach = _ball_offsets(radius_mm, self.spacing)
+        if pts.dense is None or len(off) > MAX_PROBE_OFFSETS:
+            return None
+        lengths = _edt_length(off, self.spacing)
+        dense = np.pad(pts.dense, [(2 * r, 2 * r) for r in reach])
+        local = src.idx - (np.asarray(pts.origin) - 2 * reach)
+        # points farther than `reach` voxels (along an axis) from the dense box cannot be within the radius
+        ok = np.all((local >= reach) & (local < np.asarray(dense.shape) - reach), axis=1)
+        resolved = np.zeros(len(src), dtype=bool)
+        dist = np.full(len(src), np.inf)
+        cand = np.flatnonzero(ok)
+        lin = np.ravel_multi_index(tuple(local[cand].T), dense.shape)
+        flat = dense.ravel()
+        steps = off @ np.asarray([int(np.prod(dense.shape[ax + 1:])) for ax in range(dense.ndim)])
+        for step, length in zip(steps, lengths, strict=True):
+            hit = flat[lin + step]
+            if hit.any():
+                resolved[cand[hit]] = True
+                dist[cand[hit]] = length
+                miss = ~hit
+                cand, lin = cand[miss], lin[miss]
+                if cand.size == 0:
+                    break
+        return resolved, dist
+
+    def within(self, src: Points, tolerance_mm: float) -> np.ndarray:
+        """Boolean array over ``src``: is a point of this surface within ``tolerance_mm`` (distance <= tol)?"""
+        probed = self._probe(src, tolerance_mm)
+        if probed is None:
+            return self.distances_from(src, upper_mm=tolerance_mm) <= tolerance_mm
+        return probed[0]
+
     def distances_from(self, src: Points, upper_mm: float | None = None) -> np.ndarray:
         """Distance in mm from every point of ``src`` to the nearest point of this surface.
 
@@ -169,8 +253,13 @@ class Target:
         Returns:
             float64 array aligned with ``src.idx``: exact EDT-equal distances (0 where the point is on both).
         """
-        out = np.zeros(len(src), dtype=np.float64)
-        rest = np.flatnonzero(~_coincident(src.lin, self.points.lin))
+        probed = self._probe(src, self.probe_mm) if upper_mm is None and self.probe_mm else None
+        if probed is not None:
+            out = probed[1]
+            rest = np.flatnonzero(~probed[0])
+        else:
+            out = np.zeros(len(src), dtype=np.float64)
+            rest = np.flatnonzero(~_coincident(src.lin, self.points.lin))
         if rest.size == 0:
             return out
         q = src.idx[rest]
@@ -180,11 +269,5 @@ class Target:
         if not found.all():
             out[rest[~found]] = np.inf
             rest, q, nn = rest[found], q[found], nn[found]
-        delta = (self.points.idx[nn] - q).astype(np.float64)
-        delta *= self.spacing
-        delta *= delta
-        d2 = delta[:, 0].copy()
-        for ax in range(1, delta.shape[1]):  # same summation order as distance_transform_edt
-            d2 += delta[:, ax]
-        out[rest] = np.sqrt(d2)
+        out[rest] = _edt_length(self.points.idx[nn] - q, self.spacing)
         return out
