@@ -188,3 +188,44 @@ def test_cli_seg_output_needs_reference_and_keeps_overlaps(tmp_path, capsys, dcm
     assert "--reference-series" in capsys.readouterr().err
     assert main(["convert", str(dcmqi_data / "partial_overlaps.dcm"), str(tmp_path / "po.nii.gz")]) == 2
     assert "overlap" in capsys.readouterr().err and not (tmp_path / "po.nii.gz").exists()
+
+
+def test_info_on_sample_totalsegmentator_output(capsys, sample_data):
+    path = sample_data.path("abdomen_ct", "seg_normal")
+    labels = pytest.importorskip("organsegbench.labels")
+    vocab = labels.get_vocabulary("total")
+    report = _info_json(capsys, path, "--vocabulary", "total")
+    arr = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    voxel_ml = float(np.prod(sitk.ReadImage(str(path)).GetSpacing())) / 1000.0
+    assert [r["label"] for r in report["segments"]] == [int(v) for v in np.unique(arr) if v]
+    for r in report["segments"]:
+        assert r["name"] == vocab.labels[r["label"]]
+        assert r["volume_ml"] == pytest.approx(np.count_nonzero(arr == r["label"]) * voxel_ml)
+    assert report["geometry"]["orientation"] == "RAS"  # TotalSegmentator keeps the NIfTI's RAS-style axes
+
+
+def test_convert_synthetic_multilabel_to_seg_keeps_masks_and_codes(tmp_path, rng):
+    from organsegbench.io import Segmentation, SegmentInfo, write_segmentation
+
+    shape = (5, 36, 40)
+    ct = Image(rng.integers(-1000, 1000, size=shape).astype(np.int16), spacing=(0.7, 0.7, 2.0),
+               origin=(-30.0, -40.0, 100.0))
+    write_dicom_series(ct, tmp_path / "ct")
+    blobs = synthetic.random_blobs(shape, 3, seed=21)
+    codes = {3: {"value": "10200004", "scheme": "SCT", "meaning": "Liver"},
+             4: {"value": "78961009", "scheme": "SCT", "meaning": "Spleen"},
+             12: {"value": "64033007", "scheme": "SCT", "meaning": "Kidney"}}
+    labels = np.zeros(shape, dtype=np.uint8)
+    for i, value in enumerate(codes, start=1):
+        labels[blobs == i] = value
+    category = {"value": "123037004", "scheme": "SCT", "meaning": "Anatomical Structure"}
+    segs = {v: SegmentInfo(v, c["meaning"].lower(), category=category, type=c, color=(v * 20, 100, 50))
+            for v, c in codes.items() if (labels == v).any()}
+    nii = write_segmentation(Segmentation(ct.with_array(labels), segs), tmp_path / "organs.nii.gz")
+    out = tmp_path / "organs.dcm"
+    assert main(["convert", str(nii), str(out), "--reference-series", str(tmp_path / "ct")]) == 0
+    back = read_segmentation(out).on_grid(read_image(tmp_path / "ct"))
+    np.testing.assert_array_equal(back.labelmap.array, labels)
+    for v, info in segs.items():
+        got = back.segments[v]
+        assert (got.name, got.type, got.category, got.color) == (info.name, info.type, category, info.color)

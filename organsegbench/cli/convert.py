@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reference-series", "--reference", dest="reference", metavar="DIR",
                    help="source image series (DICOM folder) of a segmentation; needed for DICOM SEG output. "
                         "For NIfTI/NRRD outputs any image file works as the target grid")
-    p.add_argument("--series", metavar="UID", help="SeriesInstanceUID when a DICOM folder holds several series")
+    p.add_argument("--series", metavar="UID",
+                   help="SeriesInstanceUID to read when the input or reference DICOM folder holds several series")
     p.add_argument("--vocabulary", metavar="NAME", help="label vocabulary giving names/SNOMED codes (e.g. total)")
     p.add_argument("--resample", action="store_true",
                    help="resample onto the reference grid when the grids differ (nearest neighbour for labels)")
