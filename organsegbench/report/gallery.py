@@ -28,25 +28,38 @@ def _structure_mask(path: str, vocabulary: str | None, structure: str, reference
     return img, np.isin(arr, values) if values else np.zeros(arr.shape, bool)
 
 
+#: soft-tissue CT window (HU) used when the image looks like CT (minimum below -500)
+CT_WINDOW = (-160.0, 240.0)
+
+
 def thumbnail(image_path: str | None, ref_path: str, pred_path: str, structure: str, title: str,
               ref_vocabulary: str | None = None, pred_vocabulary: str | None = None, level: str = "harmonised",
               size_px: int = 160) -> str:
-    """Data URI of an overlay thumbnail for one case x model x structure (raises on unreadable inputs)."""
+    """Data URI of an overlay thumbnail for one case x model x structure (raises on unreadable inputs).
+
+    Everything is resampled onto the reference grid, then reoriented to LPS (no interpolation) so the slice is
+    shown in radiological convention: anterior up, the patient's right on the left of the picture.
+    """
+    from organsegbench.viz.montage import to_lps
+
     plt = _plt()
     ref_img, ref = _structure_mask(ref_path, ref_vocabulary, structure, None, level)
     _, pred = _structure_mask(pred_path, pred_vocabulary, structure, ref_img, level)
-    base = ref if ref.any() else pred
-    z = int(np.argmax(base.reshape(base.shape[0], -1).sum(axis=1))) if base.any() else base.shape[0] // 2
+    image = None
     if image_path:
         from organsegbench.io import read_image
         from organsegbench.io.geometry import resample_to, same_grid
 
-        img = read_image(image_path)
-        if not same_grid(img, ref_img):
-            img = resample_to(img, ref_img, is_label=False)
-        sl = img.array[z].astype(float)
-    else:
-        sl = np.zeros(ref.shape[1:], float)
+        image = read_image(image_path)
+        if not same_grid(image, ref_img):
+            image = resample_to(image, ref_img, is_label=False)
+    lps = to_lps(ref_img.with_array(ref.astype(np.uint8)))
+    ref = lps.array.astype(bool)
+    pred = to_lps(ref_img.with_array(pred.astype(np.uint8))).array.astype(bool)
+    vol = to_lps(image).array.astype(float) if image is not None else np.zeros(ref.shape, float)
+    base = ref if ref.any() else pred
+    z = int(np.argmax(base.reshape(base.shape[0], -1).sum(axis=1))) if base.any() else base.shape[0] // 2
+    sl = vol[z]
     both = ref[z] | pred[z]
     if both.any():  # crop around the structure with a margin
         ys, xs = np.nonzero(both)
@@ -55,24 +68,32 @@ def thumbnail(image_path: str | None, ref_path: str, pred_path: str, structure: 
         x0, x1 = max(0, xs.min() - m), min(both.shape[1], xs.max() + m + 1)
     else:
         y0, y1, x0, x1 = 0, both.shape[0], 0, both.shape[1]
-    sp = ref_img.spacing  # (x, y, z) mm: keep the physical aspect ratio
+    if vol.min() < -500:
+        lo, hi = CT_WINDOW
+    else:
+        lo, hi = np.percentile(sl, [1, 99]) if sl.any() else (0.0, 1.0)
+    sp = lps.spacing  # (x, y, z) mm: keep the physical aspect ratio
     fig, ax = plt.subplots(figsize=(size_px / 80, size_px / 80))
-    lo, hi = np.percentile(sl, [1, 99]) if sl.any() else (0, 1)
     ax.imshow(sl[y0:y1, x0:x1], cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, aspect=sp[1] / sp[0],
               interpolation="nearest")
     for mask, colour in ((ref, "lime"), (pred, "red")):
         cut = mask[z, y0:y1, x0:x1]
         if cut.any() and not cut.all():
             ax.contour(cut.astype(float), levels=[0.5], colors=colour, linewidths=1.0)
-    ax.set_title(title, fontsize=6)
+    ax.set_title(title.replace(" | ", "\n", 1), fontsize=6)
     ax.axis("off")
     return to_data_uri(fig, dpi=80)
 
 
 def gallery(worst: pd.DataFrame, table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dsc",
             limit: int = 24, level: str = "harmonised") -> list[dict[str, Any]]:
-    """Thumbnails (dicts: title, uri or error) of the worst cases by ``metric`` (at most ``limit``)."""
-    rows = worst[(worst["metric"] == metric) & worst["case"].notna()].head(limit)
+    """Thumbnails (dicts: title, uri or error) of the ``limit`` worst of the listed worst cases by ``metric``
+    (worst first, across models and structures)."""
+    from organsegbench.analysis.robustness import WORSE_IS_HIGHER
+
+    rows = worst[(worst["metric"] == metric) & worst["case"].notna()]
+    rows = rows.sort_values(["value", "model", "structure"],
+                            ascending=[not WORSE_IS_HIGHER.get(metric, True), True, True]).head(limit)
     info = cases.set_index(cases["case"].astype(str))
     out = []
     for r in rows.itertuples():
