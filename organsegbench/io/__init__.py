@@ -9,9 +9,9 @@ from organsegbench.io.dicom_series import (
 )
 from organsegbench.io.geometry import align_to, require_same_grid, resample_to, same_grid, same_space
 from organsegbench.io.image import Image
+from organsegbench.io.segment_info import SegmentInfo
 from organsegbench.io.segmentation import (
     Segmentation,
-    SegmentInfo,
     read_segmentation,
     segmentation_from_image,
     write_segmentation,

@@ -21,7 +21,8 @@ import numpy as np
 
 from organsegbench.errors import InputFileError
 from organsegbench.io.image import Image
-from organsegbench.io.segmentation import DEFAULT_CATEGORY, DEFAULT_TYPE, Segmentation, SegmentInfo
+from organsegbench.io.segment_info import DEFAULT_CATEGORY, DEFAULT_TYPE, SegmentInfo
+from organsegbench.io.segmentation import Segmentation
 
 log = logging.getLogger(__name__)
 _BACKGROUND_CODE = "125040"  # DCM "Background", the implicit segment of LABELMAP SEGs
@@ -78,9 +79,9 @@ def _segment_info(desc: Any, number: int) -> SegmentInfo:
 
 def _vocabulary_labels(infos: dict[int, SegmentInfo], vocabulary: Any) -> dict[int, int] | None:
     """segment number -> vocabulary label when every segment name resolves, else None."""
-    from organsegbench.io.segmentation import _load_vocabulary
+    from organsegbench.io.segment_info import load_vocabulary
 
-    vocab = _load_vocabulary(vocabulary)
+    vocab = load_vocabulary(vocabulary)
     by_name = {str(n).lower(): v for v, n in getattr(vocab, "labels", {}).items()}
     try:
         from organsegbench.labels import canonical_name

@@ -19,7 +19,8 @@ import SimpleITK as sitk
 
 from organsegbench.errors import InputFileError
 from organsegbench.io.image import Image
-from organsegbench.io.segmentation import Segmentation, SegmentInfo, name_segments
+from organsegbench.io.segment_info import SegmentInfo, name_segments
+from organsegbench.io.segmentation import Segmentation
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"^Segment(\d+)_(\w+)$")
