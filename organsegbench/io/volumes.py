@@ -197,7 +197,7 @@ def output_format(path: str | Path) -> str:
     name = Path(path).name.lower()
     for suffix in WRITABLE_SUFFIXES:
         if name.endswith(suffix):
-            return dict(_FORMATS)[suffix] if suffix in dict(_FORMATS) else "nifti"
+            return dict(_FORMATS)[suffix]
     raise InputFileError(f"cannot write {str(path)!r}: unsupported output extension",
                          f"use one of {', '.join(WRITABLE_SUFFIXES)} (or .dcm for a DICOM SEG)")
 
