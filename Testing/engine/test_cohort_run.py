@@ -107,6 +107,21 @@ def test_missing_prediction_marks_row_and_run_continues(tmp_path: Path) -> None:
     assert "1 missing" in (tmp_path / "out" / "report.html").read_text()
 
 
+def test_missing_reference_and_corrupt_prediction_are_marked_and_counted(tmp_path: Path) -> None:
+    path = make_cohort(tmp_path / "c", n=3)
+    (tmp_path / "c" / "ref" / "case00.nii.gz").unlink()
+    (tmp_path / "c" / "a" / "case01.nii.gz").write_bytes(b"not a nifti file")
+    r = evaluate_cohort(path, tmp_path / "out", EvalOptions(metrics=("dsc",)), workers=1, progress=False,
+                        report=False)
+    by_pair = r.table.groupby(["case", "model"])["status"].first()
+    assert by_pair[("case00", "a")] == by_pair[("case00", "b")] == "missing"
+    assert by_pair[("case01", "a")] == "error" and by_pair[("case01", "b")] == "ok"
+    reasons = r.table.drop_duplicates(["case", "model"]).set_index(["case", "model"])["reason"]
+    assert "reference file not found" in reasons[("case00", "a")]
+    assert "case01.nii.gz" in reasons[("case01", "a")]
+    assert r.summary["missing"] == 2 and r.summary["errors"] == 1 and r.summary["ok"] == 3
+
+
 def test_geometry_mismatch_errors_unless_resample(tmp_path: Path) -> None:
     path = make_cohort(tmp_path / "c", n=3)
     f = tmp_path / "c" / "a" / "case01.nii.gz"
@@ -177,6 +192,8 @@ def test_cli_evaluate_and_bad_inputs(cohort12: Path, tmp_path: Path, capsys: pyt
     assert main(["evaluate", str(cohort12), "--out", str(out), "--metrics", "dice95", "--no-progress"]) == 2
     assert "unknown metric" in capsys.readouterr().err
     assert main(["evaluate", str(cohort12), "--out", str(out), "--workers", "0"]) == 2
+    assert main(["evaluate", str(cohort12), "--out", str(out), "--fairness-metric", "dcs"]) == 2
+    assert "dsc" in capsys.readouterr().err
     assert main(["evaluate", str(cohort12), "--out", str(out), "--age-bands", "20,x"]) == 2
     assert "--age-bands" in capsys.readouterr().err
 

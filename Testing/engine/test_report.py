@@ -42,9 +42,11 @@ def test_report_of_synthetic_cohort(tmp_path: Path) -> None:
                     "5. Clinical utility", "Bland–Altman of structure volumes", "Provenance"):
         assert heading in html, heading
     n_worst = int((r.analyses["worst_cases"]["metric"] == "dsc").sum())
-    assert html.count("<figure>") == n_worst == 6  # 2 models x 3 structures, n = 1 of 12 cases each
+    n_hd = int((r.analyses["worst_cases"]["metric"] == "hd95").sum())
+    assert n_worst == n_hd == 6  # 2 models x 3 structures, n = 1 of 12 cases each
+    assert html.count("<figure>") == n_worst + n_hd and "<h4>by hd95</h4>" in html
     assert "thumbnail unavailable" not in html
-    assert len(_images(html)) >= 2 + n_worst + 6  # 2 distributions, thumbnails, 6 Bland-Altman plots
+    assert len(_images(html)) >= 2 + n_worst + n_hd + 6  # 2 distributions, thumbnails, 6 Bland-Altman plots
     assert "overall_fairness" in html and "η²" in html
 
 
@@ -59,7 +61,7 @@ def test_build_html_from_tables_without_files_explains_missing_thumbnails() -> N
     html = build_html(t, cases, analyses, {"name": "tables", "n_cases": 5, "models": ["a", "b"],
                                            "structures": ["liver"], "missing_pairs": []})
     _assert_self_contained(html)
-    assert html.count("thumbnail unavailable") == 2
+    assert html.count("thumbnail unavailable") == 2  # worst DSC case of models a and b (no HD95 in the table)
     assert "No subject attributes" in html
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from organsegbench.analysis._common import metric_rows, require_columns
+from organsegbench.analysis._common import canonical_metric, metric_rows, require_columns
 from organsegbench.errors import ConfigError
 
 #: default band edges per numeric attribute (years; kg/m^2)
@@ -130,7 +130,7 @@ def fairness(table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dsc",
         alpha: significance level applied to the FDR-corrected p-values.
 
     Returns:
-        Columns model, attribute, structure, test, testable, reason, n, n_groups, group_sizes, group_means,
+        Columns model, attribute, structure, test, metric, testable, reason, n, n_groups, group_sizes, group_means,
         excluded_groups, n_missing_attribute, statistic, p, p_fdr, significant, effect_size, effect_size_name.
     """
     require_columns(cases, ("case",), "case table")
@@ -158,8 +158,8 @@ def fairness(table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dsc",
             groups = {str(k): grp.loc[g == k, "value"].to_numpy(float) for k in sorted(g.dropna().unique())}
             for test, res in _test_one(groups).items():
                 out.append({"model": model, "attribute": attribute, "structure": structure, "test": test,
-                            "n_missing_attribute": n_missing, **res})
-    cols = ["model", "attribute", "structure", "test", "testable", "reason", "n", "n_groups", "group_sizes",
+                            "metric": canonical_metric(metric), "n_missing_attribute": n_missing, **res})
+    cols = ["model", "attribute", "structure", "test", "metric", "testable", "reason", "n", "n_groups", "group_sizes",
             "group_means", "excluded_groups", "n_missing_attribute", "statistic", "p", "p_fdr", "significant",
             "effect_size", "effect_size_name"]
     df = pd.DataFrame(out, columns=cols)

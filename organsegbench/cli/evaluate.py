@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--attributes", nargs="+", metavar="NAME", help="attributes for fairness (default: sex age bmi)")
     p.add_argument("--age-bands", metavar="EDGES", help="age band edges in years (default 20,30,40,50,60)")
     p.add_argument("--bmi-bands", metavar="EDGES", help="BMI band edges in kg/m² (default -inf,21,24,inf)")
+    p.add_argument("--fairness-metric", default="dsc", metavar="NAME",
+                   help="metric compared between attribute groups (default dsc)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level after FDR (default 0.05)")
     p.add_argument("--harmonise", default="auto", metavar="LEVEL",
                    help="structure-name harmonisation: harmonised (lung lobes -> lung_left, heart chambers -> heart), "
@@ -74,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                           nsd_tolerance_mm=args.nsd_tolerance, harmonise=args.harmonise)
     res = evaluate_cohort(args.cohort, args.out, options, workers=args.workers, scheduler=args.scheduler,
                           progress=not args.no_progress, report=not args.no_report, bands=bands or None,
-                          attributes=list(_names(args.attributes) or []) or None, alpha=args.alpha)
+                          attributes=list(_names(args.attributes) or []) or None, alpha=args.alpha,
+                          fairness_metric=args.fairness_metric)
     s = res.summary
     print(f"{s['n_cases']} cases x {len(s['models'])} models: {s['evaluated']} evaluated, {s['cached']} from cache; "  # noqa: T201
           f"{s['ok']} ok, {s['missing']} missing, {s['errors']} failed")

@@ -86,7 +86,7 @@ def _counts(table: pd.DataFrame) -> dict[str, int]:
 def write_outputs(cohort: Cohort, table: pd.DataFrame, out: Path, options: Any, evaluated: int, cached: int,
                   scheduler: str | None, workers: int, report: bool = True,
                   bands: dict[str, list[float]] | None = None, attributes: list[str] | None = None,
-                  alpha: float = 0.05) -> Any:
+                  alpha: float = 0.05, fairness_metric: str = "dsc") -> Any:
     """Write results.csv/.parquet, cases.csv, analysis/*.csv, summary.json and report.html; return a CohortRun."""
     from organsegbench.cohort.runner import CohortRun, summary_json
     from organsegbench.provenance import provenance
@@ -95,7 +95,8 @@ def write_outputs(cohort: Cohort, table: pd.DataFrame, out: Path, options: Any, 
     table.to_parquet(out / "results.parquet", index=False)
     cases = case_table(cohort)
     cases.to_csv(out / "cases.csv", index=False)
-    analyses = run_analyses(table, cases, bands=bands, attributes=attributes, alpha=alpha)
+    analyses = run_analyses(table, cases, bands=bands, attributes=attributes, alpha=alpha,
+                            fairness_metric=fairness_metric)
     (out / "analysis").mkdir(exist_ok=True)
     for name, df in analyses.items():
         df.to_csv(out / "analysis" / f"{name}.csv", index=False)

@@ -187,7 +187,7 @@ def _raise_fatal(fatal: tuple[str, str, str | None]) -> None:
 def evaluate_cohort(cohort: Cohort | str | Path, out_dir: str | Path, options: EvalOptions | None = None,
                     workers: int | None = None, scheduler: str | None = None, progress: bool = True,
                     report: bool = True, bands: dict[str, list[float]] | None = None,
-                    attributes: list[str] | None = None, alpha: float = 0.05,
+                    attributes: list[str] | None = None, alpha: float = 0.05, fairness_metric: str = "dsc",
                     evaluate: Callable[[CaseSpec, EvalOptions], dict] = evaluate_case) -> CohortRun:
     """Evaluate every case of ``cohort`` and write the outputs into ``out_dir``.
 
@@ -202,6 +202,9 @@ def evaluate_cohort(cohort: Cohort | str | Path, out_dir: str | Path, options: E
         cohort = load_cohort(cohort)
     options = options or EvalOptions()
     validate_vocabularies(cohort)
+    from organsegbench.analysis._common import canonical_metric
+
+    validate_metrics((canonical_metric(fairness_metric),))
     level = resolve_level(cohort, options.harmonise)
     options = EvalOptions(metrics=validate_metrics(options.metrics),
                           structures=validate_structures(cohort, options.structures, level),
@@ -244,7 +247,7 @@ def evaluate_cohort(cohort: Cohort | str | Path, out_dir: str | Path, options: E
     table = cache.normalise(table)
     return write_outputs(cohort, table, out, options, evaluated=evaluated, cached=n_cached,
                          scheduler=scheduler, workers=n_workers, report=report, bands=bands,
-                         attributes=attributes, alpha=alpha)
+                         attributes=attributes, alpha=alpha, fairness_metric=fairness_metric)
 
 
 def _progress(total: int, enabled: bool, cached: int) -> Any:

@@ -56,10 +56,11 @@ def _accuracy_pivot(acc: pd.DataFrame) -> pd.DataFrame:
 
 def _fairness_section(analyses: dict[str, pd.DataFrame]) -> str:
     fair, ov = analyses.get("fairness"), analyses.get("fairness_overall")
+    metric = str(fair["metric"].iloc[0]) if fair is not None and "metric" in fair.columns and len(fair) else "dsc"
     if fair is None:
         return "<p class='note'>No subject attributes (sex, age, bmi, …) in the cohort: fairness not analysed.</p>"
-    parts = ["<p>Per structure, Dice (DSC) is compared between groups with a one-way ANOVA and a Kruskal–Wallis "
-             "test; p-values are Benjamini–Hochberg corrected across structures. <b>Overall fairness</b> = share "
+    parts = [f"<p>Per structure, <b>{html.escape(metric)}</b> is compared between groups with a one-way ANOVA "
+             "and a Kruskal–Wallis test; p-values are Benjamini–Hochberg corrected across structures. <b>Overall fairness</b> = share "
              "of testable structures with no significant difference (1 = no group difference anywhere). Effect "
              "sizes: η² (ANOVA), ε² (Kruskal–Wallis). Groups with fewer than 2 cases are excluded and named; "
              "a structure with fewer than 2 testable groups is reported as <i>not testable</i>.</p>",
@@ -122,10 +123,16 @@ def build_html(table: pd.DataFrame, cases: pd.DataFrame, analyses: dict[str, pd.
         table, m, UNITS.get(m, ""))) for m in metrics_present)
     worst = analyses.get("worst_cases")
     level = str((s.get("options") or {}).get("harmonise", "harmonised"))
-    thumbs = gallery(worst, table, cases, level=level) if worst is not None and len(worst) else []
-    gal = "".join(
-        f"<figure>{_img(t['uri'], t['title']) if t['uri'] else ''}<figcaption>{esc(t['title'])}"
-        f"{'<br><i>' + esc(t['error']) + '</i>' if t['error'] else ''}</figcaption></figure>" for t in thumbs)
+    galleries = []
+    for metric, limit in (("dsc", 24), ("hd95", 12)):
+        thumbs = gallery(worst, table, cases, metric=metric, limit=limit, level=level) \
+            if worst is not None and len(worst) else []
+        figs = "".join(
+            f"<figure>{_img(t['uri'], t['title']) if t['uri'] else ''}<figcaption>{esc(t['title'])}"
+            f"{'<br><i>' + esc(t['error']) + '</i>' if t['error'] else ''}</figcaption></figure>" for t in thumbs)
+        if figs:
+            galleries.append(f"<h4>by {metric}</h4><div class='gallery'>{figs}</div>")
+    gal = "".join(galleries)
     prov = json.dumps(s.get("provenance", {}), indent=1, default=str)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{CSS}</style></head><body>
@@ -144,7 +151,8 @@ a CSV in <code>analysis/</code>.</p>
 <code>n_undefined</code> counts cases whose value is undefined (e.g. HD95 with an empty mask).</p>
 {_table(worst, scroll=True)}
 <h3>Worst-case gallery</h3><p class='note'>Green: reference contour; red: prediction contour; slice where the
-reference structure is largest.</p><div class='gallery'>{gal or "<p class='note'>none</p>"}</div>
+reference structure is largest; radiological display (anterior up, patient's right on the left).</p>
+{gal or "<p class='note'>none</p>"}
 <h2>3. Fairness</h2>{_fairness_section(analyses)}
 <h2>4. Generalisation across structures</h2>
 <p>Standard deviation and interquartile range of the per-structure mean across structures (small = even
