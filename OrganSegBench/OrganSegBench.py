@@ -1,11 +1,20 @@
-"""OrganSegBench: Segment organs with foundation and task-specific models and evaluate them.
+"""OrganSegBench: segment organs with foundation and task-specific models, and evaluate segmentations.
 
-Phase 1 of the extension: the module shows what it will do; its GUI comes with the MRML logic in OrganSegBenchLib.
+The widget is thin: every action calls OrganSegBenchLib (MRML logic, no Qt, tested headless on slicer-core).
+Model runs and weight downloads run in a background process (engine ``organsegbench.runner``: subprocess +
+reader thread), drained here by a ``qt.QTimer``; Apply turns into Cancel, which kills the whole process tree.
 """
 
+import logging
+from typing import Annotated
+
+import qt
 import slicer
+import vtk
+from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -13,6 +22,16 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+HELP = (
+    "Segment: choose a volume and a model, give a prompt (a box drawn as a Markups ROI, structure names as text, "
+    "or none for automatic models) and click Apply. The model runs in a background process with a live log; "
+    "Apply turns into Cancel. The result is added as named, coloured segments with SNOMED terminology. Missing "
+    "Python packages are installed on first use after you confirm; PyTorch comes from the PyTorch extension. "
+    "Weights are downloaded into a per-user cache (or imported from a file you have) and checked by sha256.<br>"
+    "Evaluate: choose a reference and a prediction segmentation; structures are matched by terminology code, then "
+    "by name across vocabularies; Dice, HD95, NSD and more go into a table you can plot and export as CSV."
+)
 
 
 class OrganSegBench(ScriptedLoadableModule):
@@ -24,19 +43,43 @@ class OrganSegBench(ScriptedLoadableModule):
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = []
         self.parent.contributors = ["OrganSegBench contributors"]
-        self.parent.helpText = _("This module will run organ segmentation models (SAM, SAM 2 with a box drawn as a Markups ROI, TotalSegmentator, MOOSE automatically, text-prompted models) on the selected volume in a background process with a live log and Cancel, import the result as named, coloured segments with SNOMED terminology, and evaluate a prediction against a reference segmentation (Dice, HD95, NSD) as a table and plot with CSV export.")
+        self.parent.helpText = _(HELP)
         self.parent.acknowledgementText = _(
             "OrganSegBench builds on SAM, SAM 2, TotalSegmentator, MOOSE and nnU-Net (all Apache-2.0) and on 3D Slicer."
         )
 
 
+@parameterNodeWrapper
+class OrganSegBenchParameterNode:
+    """Settings of the module saved with the scene (per-machine settings such as the device are in QSettings)."""
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    promptKind: Annotated[str, Choice(["box", "text", "automatic"])] = "box"
+    roi: vtkMRMLMarkupsROINode
+    structureName: str = "liver"
+    textPrompt: str = ""
+    volumeOutput: bool = True
+    referenceSegmentation: vtkMRMLSegmentationNode
+    predictionSegmentation: vtkMRMLSegmentationNode
+    evaluationVolume: vtkMRMLScalarVolumeNode
+    nsdToleranceMm: Annotated[float, WithinRange(0.1, 20.0)] = 2.0
+    metricsTable: vtkMRMLTableNode
+
+
 class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """GUI: loads Resources/UI/OrganSegBench.ui."""
+    """GUI of the Segment and Evaluate tabs."""
+
+    POLL_MS = 200
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._job = None  # SegmentJob while a model runs
+        self._download = None  # BackgroundProcess while weights download
+        self._timer = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -46,25 +89,405 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = OrganSegBenchLogic()
 
+        self._timer = qt.QTimer()
+        self._timer.setInterval(self.POLL_MS)
+        self._timer.connect("timeout()", self.onPollTimer)
+
+        self.ui.deviceSelector.currentText = qt.QSettings().value("OrganSegBench/device", "auto")
+        self.ui.deviceSelector.connect("currentIndexChanged(int)", self.onDeviceChanged)
+        self.ui.modelSelector.connect("currentIndexChanged(int)", self.onModelChanged)
+        self.ui.promptKindSelector.connect("currentIndexChanged(int)", self.updateGui)
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.downloadWeightsButton.connect("clicked(bool)", self.onDownloadWeights)
+        self.ui.importWeightsButton.connect("clicked(bool)", self.onImportWeights)
+        self.ui.openWeightsFolderButton.connect("clicked(bool)", self.onOpenWeightsFolder)
+        self.ui.evaluateButton.connect("clicked(bool)", self.onEvaluateButton)
+        self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
+        self.ui.plotButton.connect("clicked(bool)", self.onPlot)
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.fillModelList()
+        self.initializeParameterNode()
+
     def cleanup(self) -> None:
+        self.cancelBackgroundWork()
         self.removeObservers()
+        if self._timer:
+            self._timer.stop()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGui)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.cancelBackgroundWork()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if first:
+                self._parameterNode.inputVolume = first
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGui)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGui)
+            self.updateGui()
+
+    # ------------------------------------------------------------------------------------------------ state
+    def updateGui(self, caller=None, event=None) -> None:
+        """Enable only what can be used now (no dead buttons)."""
+        p = self._parameterNode
+        if p is None:
+            return
+        running = self._job is not None
+        kind = self.ui.promptKindSelector.currentText
+        self.ui.roiSelector.enabled = kind == "box" and not running
+        self.ui.structureNameLineEdit.enabled = kind == "box" and not running
+        self.ui.volumeOutputCheckBox.enabled = kind == "box" and not running
+        self.ui.textPromptLineEdit.enabled = kind == "text" and not running
+        ready = bool(p.inputVolume) and self.ui.modelSelector.count > 0 and (
+            kind != "box" or bool(p.roi)) and (kind != "text" or bool(p.textPrompt.strip()))
+        self.ui.applyButton.enabled = running or ready
+        self.ui.applyButton.text = _("Cancel") if running else _("Apply")
+        self.ui.applyButton.toolTip = _("Stop the run (kills the model process and its workers)") if running else (
+            _("Run the model") if ready else _("Select a volume, a model and a prompt first"))
+        self.ui.evaluateButton.enabled = bool(p.referenceSegmentation) and bool(p.predictionSegmentation)
+        has_table = bool(p.metricsTable) and p.metricsTable.GetNumberOfRows() > 0
+        self.ui.exportCsvButton.enabled = has_table
+        self.ui.plotButton.enabled = has_table
+        self.ui.metricsTableView.setMRMLTableNode(p.metricsTable)
+
+    def fillModelList(self) -> None:
+        """Models from the engine registry; the list is empty (Apply disabled) when the engine cannot load."""
+        self.ui.modelSelector.clear()
+        try:
+            rows = self.logic.models()
+        except Exception as exc:  # the engine's own dependencies may be missing until the first run
+            self.appendLog(_("Model list unavailable: {error}").format(error=exc))
+            return
+        self._modelRows = {r["name"]: r for r in rows}
+        for name in sorted(self._modelRows):
+            self.ui.modelSelector.addItem(name)
+
+    def onModelChanged(self, index=None) -> None:
+        name = self.ui.modelSelector.currentText
+        row = getattr(self, "_modelRows", {}).get(name)
+        if row is None:
+            self.ui.modelInfoLabel.text = ""
+            self.ui.weightsStatusLabel.text = _("Select a model to see its weights.")
+            self.ui.downloadWeightsButton.enabled = False
+            self.ui.importWeightsButton.enabled = False
+            return
+        self.ui.modelInfoLabel.text = self.logic.describeModel(row)
+        kinds = row.get("prompt_kinds", [])
+        for i, kind in enumerate(("box", "text", "automatic")):
+            wanted = {"box": "box", "text": "text", "automatic": "none"}[kind]
+            self.ui.promptKindSelector.model().item(i).setEnabled(wanted in kinds)
+        self.updateWeightsStatus()
+        self.updateGui()
+
+    def updateWeightsStatus(self) -> None:
+        name = self.ui.modelSelector.currentText
+        try:
+            rows = self.logic.weights(name)
+        except Exception as exc:
+            self.ui.weightsStatusLabel.text = str(exc)
+            rows = []
+        lines = [f"{'✔' if r['present'] else '✘'} {r['name']} ({r['licence']}"
+                 + (f", {r['size_mb']} MB" if r["size_mb"] else "") + ")" for r in rows]
+        self.ui.weightsStatusLabel.text = "\n".join(lines) or _("This model has no downloadable weights.")
+        missing = [r for r in rows if not r["present"]]
+        self.ui.downloadWeightsButton.enabled = bool(missing) and self._download is None
+        self.ui.importWeightsButton.enabled = bool(rows)
+
+    def onDeviceChanged(self, index) -> None:
+        qt.QSettings().setValue("OrganSegBench/device", self.ui.deviceSelector.currentText)
+
+    def appendLog(self, text: str) -> None:
+        self.ui.logTextEdit.appendPlainText(text)
+        logging.info(text)
+
+    # ------------------------------------------------------------------------------------------------ segment
+    def onApplyButton(self) -> None:
+        if self._job is not None:
+            self.cancelBackgroundWork()
+            return
+        with slicer.util.tryWithErrorDisplay(_("Could not start the model run."), waitCursor=True):
+            p = self._parameterNode
+            model = self.ui.modelSelector.currentText
+            if not self.logic.ensureDependencies(model, confirm=slicer.util.confirmOkCancelDisplay):
+                self.appendLog(_("Run not started: the required packages were not installed."))
+                return
+            device = self.ui.deviceSelector.currentText
+            texts = [t.strip() for t in p.textPrompt.split(",") if t.strip()]
+            self._job = self.logic.segmentJob(
+                model=model, volumeNode=p.inputVolume, promptKind=self.ui.promptKindSelector.currentText,
+                roiNode=p.roi, text=texts, structure=p.structureName or None,
+                device=None if device == "auto" else device, volumeOutput=p.volumeOutput, log=self.appendLog)
+            self.ui.progressBar.value = 0
+            self._job.start()
+            self._timer.start()
+        self.updateGui()
+
+    def onPollTimer(self) -> None:
+        """Drain the background process output into the log (main thread; never blocks)."""
+        if self._download is not None:
+            self._pollDownload()
+        if self._job is None:
+            if self._download is None:
+                self._timer.stop()
+            return
+        for line in self._job.poll():
+            self.appendLog(line)
+        if self._job.progress is not None:
+            self.ui.progressBar.value = int(100 * self._job.progress)
+        if self._job.is_running():
+            return
+        job, self._job = self._job, None
+        if self._download is None:
+            self._timer.stop()
+        with slicer.util.tryWithErrorDisplay(_("The model run failed."), waitCursor=True):
+            segmentationNode = job.finish()
+            segmentationNode.CreateClosedSurfaceRepresentation()
+            self.appendLog(_("Result added as segmentation '{name}'.").format(name=segmentationNode.GetName()))
+            self._parameterNode.predictionSegmentation = segmentationNode
+        self.updateGui()
+
+    def cancelBackgroundWork(self) -> None:
+        """Cancel a running model or download (kills the process tree)."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+            self.ui.progressBar.value = 0
+        if self._download is not None:
+            self._download.cancel()
+            self._download = None
+            self.appendLog(_("Weights download cancelled (it resumes next time)."))
+        if self._timer:
+            self._timer.stop()
+        if self._parameterNode:
+            self.updateGui()
+
+    # ------------------------------------------------------------------------------------------------ weights
+    def onDownloadWeights(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not start the download."), waitCursor=True):
+            missing = [r for r in self.logic.weights(self.ui.modelSelector.currentText) if not r["present"]]
+            if not missing:
+                return
+            name = missing[0]["name"]
+            if not slicer.util.confirmOkCancelDisplay(
+                    _("Download weights '{name}' ({size} MB, licence {licence}) into {path}?").format(
+                        name=name, size=missing[0]["size_mb"] or "?", licence=missing[0]["licence"],
+                        path=missing[0]["path"])):
+                return
+            self._download = self.logic.downloadProcess(name)
+            self._download.start()
+            self.ui.downloadWeightsButton.enabled = False
+            self._timer.start()
+
+    def _pollDownload(self) -> None:
+        for line in self._download.poll():
+            self.appendLog(line)
+        if self._download.progress is not None:
+            self.ui.progressBar.value = int(100 * self._download.progress.fraction)
+        if self._download.is_running():
+            return
+        result = self._download.result()
+        self._download = None
+        if result.ok:
+            self.appendLog(_("Weights downloaded."))
+        else:
+            slicer.util.errorDisplay(_("Weights download failed:\n{log}").format(log="\n".join(result.log[-6:])))
+        self.updateWeightsStatus()
+
+    def onImportWeights(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not import the weights file."), waitCursor=True):
+            rows = self.logic.weights(self.ui.modelSelector.currentText)
+            if not rows:
+                return
+            path = qt.QFileDialog.getOpenFileName(self.parent, _("Weights file for {name}").format(
+                name=rows[0]["name"]), "", _("Checkpoints (*.pth *.pt *.zip *.safetensors);;All files (*)"))
+            if not path:
+                return
+            target = self.logic.importWeights(rows[0]["name"], path)
+            self.appendLog(_("Imported {path} as {target}").format(path=path, target=target))
+            self.updateWeightsStatus()
+
+    def onOpenWeightsFolder(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not open the weights folder.")):
+            from organsegbench.config import weights_dir
+
+            qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(weights_dir())))
+
+    # ------------------------------------------------------------------------------------------------ evaluate
+    def onEvaluateButton(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Evaluation failed."), waitCursor=True):
+            p = self._parameterNode
+            messages = []
+            table = self.logic.evaluate(p.referenceSegmentation, p.predictionSegmentation, p.evaluationVolume,
+                                        p.nsdToleranceMm, p.metricsTable, log=messages.append)
+            p.metricsTable = table
+            self.ui.evaluateStatusLabel.text = "\n".join(messages)
+        self.updateGui()
+
+    def onExportCsv(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not export the table."), waitCursor=True):
+            path = qt.QFileDialog.getSaveFileName(self.parent, _("Export metrics"), "metrics.csv",
+                                                  _("CSV (*.csv);;TSV (*.tsv)"))
+            if path:
+                from OrganSegBenchLib.tables import export_table_csv
+
+                export_table_csv(self._parameterNode.metricsTable, path)
+                self.ui.evaluateStatusLabel.text = _("Saved {path}").format(path=path)
+
+    def onPlot(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Could not plot the table."), waitCursor=True):
+            from OrganSegBenchLib.tables import bar_chart
+
+            chart = bar_chart(self._parameterNode.metricsTable, "structure", "dsc", _("DSC per structure"))
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
 
 
 class OrganSegBenchLogic(ScriptedLoadableModuleLogic):
-    """Logic entry point (the MRML work lives in OrganSegBenchLib, usable without the GUI)."""
+    """Entry points for the GUI and for scripts (``slicer.util.getModuleLogic('OrganSegBench')``); the work is in
+    OrganSegBenchLib, which imports the engine lazily so that loading the module never needs its packages."""
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return OrganSegBenchParameterNode(super().getParameterNode())
+
+    def models(self) -> list:
+        from OrganSegBenchLib.weights import model_rows
+
+        return [r for r in model_rows() if "error" not in r]
+
+    @staticmethod
+    def describeModel(row: dict) -> str:
+        return (f"{row.get('description', '')}\n{row.get('dims', '')}, prompts: {', '.join(row.get('prompt_kinds', []))}; "
+                f"modalities: {', '.join(row.get('modalities', []))}; GPU {row.get('gpu', '?')}; "
+                f"weights licence: {row.get('weights_licence', '?')}")
+
+    def weights(self, model: str) -> list:
+        from OrganSegBenchLib.weights import weights_rows
+
+        return weights_rows(model)
+
+    def downloadProcess(self, name: str):
+        from OrganSegBenchLib.weights import download_process
+
+        return download_process(name)
+
+    def importWeights(self, name: str, path: str):
+        from OrganSegBenchLib.weights import import_local_file
+
+        return import_local_file(name, path)
+
+    def ensureDependencies(self, model: str, confirm) -> bool:
+        """Install the engine's and the model's packages (and PyTorch via its extension) after confirmation."""
+        from OrganSegBenchLib import dependencies as D
+
+        if not D.ensure_requirements(confirm, slicer.util.pip_install):
+            return False
+        if not D.ensure_torch(confirm):
+            return False
+        return D.ensure_requirements(confirm, slicer.util.pip_install, D.model_requirements(model), purpose=model)
+
+    def segmentJob(self, model, volumeNode, promptKind="automatic", roiNode=None, text=None, structure=None,
+                   device=None, volumeOutput=True, log=None):
+        """A not-yet-started background run (``.start()``/``.poll()``/``.cancel()``/``.finish()``)."""
+        from OrganSegBenchLib.segment_run import SegmentJob, SegmentRequest
+
+        request = SegmentRequest(model=model, volume_node=volumeNode, prompt=promptKind, roi_node=roiNode,
+                                 text=list(text or []), structure=structure, device=device,
+                                 mode="volume" if volumeOutput else "prompted")
+        return SegmentJob(request, log=log)
+
+    def segment(self, model, volumeNode, **kwargs):
+        """Blocking run for scripts and batch use; returns the new segmentation node."""
+        log = kwargs.pop("log", logging.info)
+        return self.segmentJob(model, volumeNode, log=log, **kwargs).run_blocking()
+
+    def evaluate(self, referenceNode, predictionNode, volumeNode=None, nsdToleranceMm=2.0, tableNode=None,
+                 log=None):
+        """Metrics per common structure into a table node (created when ``tableNode`` is None)."""
+        from OrganSegBenchLib.evaluate import evaluate_segmentations
+        from OrganSegBenchLib.tables import table_node_from_rows
+
+        rows, units = evaluate_segmentations(referenceNode, predictionNode, volumeNode,
+                                             nsd_tolerance_mm=nsdToleranceMm, log=log)
+        name = f"{predictionNode.GetName()} vs {referenceNode.GetName()}"
+        return table_node_from_rows(rows, name, tableNode, units=units)
 
 
 class OrganSegBenchTest(ScriptedLoadableModuleTest):
-    """Self-test run from Slicer's Reload & Test."""
+    """Self-test (Reload & Test): evaluation and ROI prompts on synthetic volumes, no model weights needed."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
         self.setUp()
-        self.test_logic_constructs()
+        self.test_evaluate_synthetic()
+        self.setUp()
+        self.test_roi_prompt()
 
-    def test_logic_constructs(self):
-        self.delayDisplay("Constructing the logic")
-        self.assertIsNotNone(OrganSegBenchLogic())
+    def _volume(self):
+        import numpy as np
+
+        arr = np.zeros((20, 30, 30), np.int16)
+        ijkToRAS = np.diag([-1.0, -1.0, 2.0, 1.0])  # 1 x 1 x 2 mm, LPS-aligned axes
+        return slicer.util.addVolumeFromArray(arr, ijkToRAS=ijkToRAS, name="synthetic")
+
+    def test_evaluate_synthetic(self):
+        import numpy as np
+        from OrganSegBenchLib.nodes import image_from_volume_node
+        from OrganSegBenchLib.segments import add_segmentation
+
+        from organsegbench.io import Segmentation, SegmentInfo
+
+        self.delayDisplay("Evaluating two synthetic segmentations")
+        volume = self._volume()
+        grid = image_from_volume_node(volume)
+        ref = np.zeros(grid.shape, np.uint8)
+        ref[5:15, 10:20, 10:20] = 1
+        pred = np.roll(ref, 2, axis=2)
+        refNode = add_segmentation(Segmentation(grid.with_array(ref), {1: SegmentInfo(1, "liver")}), "ref", volume)
+        predNode = add_segmentation(Segmentation(grid.with_array(pred), {1: SegmentInfo(1, "Liver")}), "pred", volume)
+        table = OrganSegBenchLogic().evaluate(refNode, predNode, volume)
+        self.assertEqual(table.GetNumberOfRows(), 1)
+        dsc = table.GetTable().GetValueByName(0, "dsc").ToDouble()
+        self.assertAlmostEqual(dsc, 0.8, places=6)  # 10-voxel cube side shifted by 2 voxels
         self.delayDisplay("Test passed")
+
+    def test_roi_prompt(self):
+        from OrganSegBenchLib.prompts import roi_to_voxel_box
+
+        self.delayDisplay("ROI to box prompt")
+        volume = self._volume()
+        roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
+        roi.SetCenter(-15.0, -15.0, 19.0)
+        roi.SetSize(10.0, 10.0, 4.0)
+        box = roi_to_voxel_box(roi, volume)
+        self.assertEqual(box.i, (10, 20))
+        self.assertEqual(box.k, (9, 10))
+        self.delayDisplay("Test passed")
+

@@ -125,3 +125,25 @@ def test_icons_are_128px_pngs() -> None:
     icons += [ROOT / m / "Resources" / "Icons" / f"{m}.png" for m in MODULES]
     for icon in icons:
         assert _png_size(icon) == (128, 128), icon
+
+
+def _parameter_fields(module: str) -> set[str]:
+    """Annotated fields of the module's ``@parameterNodeWrapper`` class."""
+    import ast
+
+    tree = ast.parse((ROOT / module / f"{module}.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(
+                getattr(d, "id", None) == "parameterNodeWrapper" for d in node.decorator_list):
+            return {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
+    return set()
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ui_parameter_bindings_exist_in_parameter_node(module: str) -> None:
+    """Every widget bound with SlicerParameterName names a field of the @parameterNodeWrapper class."""
+    tree = ET.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui")
+    bound = {p.find("string").text for p in tree.iter("property") if p.get("name") == "SlicerParameterName"}
+    fields = _parameter_fields(module)
+    assert fields, f"{module}.py has no @parameterNodeWrapper class"
+    assert bound - fields == set(), f"{module}.ui binds unknown parameters"
