@@ -54,7 +54,7 @@ def describe(root=None) -> list[dict[str, Any]]:
     for n in names():
         try:
             caps = capabilities(n)
-        except ImportError as exc:  # an adapter module that cannot be imported is listed, not hidden
+        except (ImportError, AttributeError) as exc:  # a broken adapter module is listed, not hidden
             rows.append({"name": n, "error": str(exc)})
             continue
         present = [w for w in caps.weights if w in W.catalog() and W.is_present(w, root)]
