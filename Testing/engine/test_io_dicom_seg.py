@@ -255,3 +255,28 @@ def test_label_values_without_segment_info_are_reported(tmp_path, dcmqi_data, ca
     out = write_dicom_seg(seg, dcmqi_data / "ct-3slice", tmp_path / "partial.dcm")
     assert "[2] have no SegmentInfo" in caplog.text
     np.testing.assert_array_equal(read_segmentation(out).labelmap.array, (ref.array == 1).astype(np.uint8))
+
+
+def test_fractional_seg_is_thresholded_at_half(tmp_path, rng):
+    """A FRACTIONAL SEG (probabilities) written with highdicom directly reads as the >= 0.5 mask."""
+    from pydicom.sr.codedict import codes
+
+    shape = (4, 32, 32)
+    write_dicom_series(Image(np.zeros(shape, dtype=np.int16), spacing=(1.0, 1.0, 2.0)), tmp_path / "ct")
+    sources = [pydicom.dcmread(f) for f in sorted((tmp_path / "ct").iterdir())]
+    prob = rng.random(shape).astype(np.float32)
+    desc = hd.seg.SegmentDescription(
+        segment_number=1, segment_label="liver probability", segmented_property_category=codes.SCT.Organ,
+        segmented_property_type=codes.SCT.Liver, algorithm_type="AUTOMATIC",
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="test", family=codes.cid7162.ArtificialIntelligence, version="1"))
+    fractional = hd.seg.Segmentation(
+        source_images=sources, pixel_array=prob, segmentation_type="FRACTIONAL", segment_descriptions=[desc],
+        series_instance_uid=hd.UID(), series_number=2, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="test", manufacturer_model_name="test", software_versions="1", device_serial_number="1",
+        max_fractional_value=255)
+    fractional.save_as(tmp_path / "frac.dcm")
+    seg = read_segmentation(tmp_path / "frac.dcm")
+    stored = np.round(prob * 255) / 255  # what the file holds (8-bit fractions)
+    np.testing.assert_array_equal(seg.segment_mask(1), stored >= 0.5)
+    assert seg.segments[1].type["meaning"] == "Liver" and seg.metadata["segmentation_type"] == "FRACTIONAL"

@@ -229,7 +229,7 @@ def write_dicom_series(img: Image, folder: str | Path, *, series_uid: str | None
         ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.FrameOfReferenceUID = frame_of_reference_uid
-        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = patient_id, patient_id, "", ""
+        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = patient_id, f"{patient_id}^", "", ""
         ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "1", "", ""
         ds.StudyDate, ds.StudyTime, ds.Manufacturer = "20260101", "120000", "OrganSegBench"
         ds.Modality, ds.SeriesDescription, ds.SeriesNumber = modality.upper(), series_description, series_number
