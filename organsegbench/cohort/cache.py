@@ -66,7 +66,7 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
     for col in df.columns:
         if col != "value":
-            df[col] = df[col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
     rest = [c for c in df.columns if c not in TIDY_COLUMNS]
     return df[list(TIDY_COLUMNS) + rest]
 

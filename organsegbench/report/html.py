@@ -21,7 +21,7 @@ text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:
 .note{color:#555;font-size:.9em}.warn{background:#fff4e5;border-left:4px solid #f0a030;padding:.4em .8em}
 .gallery{display:flex;flex-wrap:wrap;gap:8px}.gallery figure{margin:0;width:170px;font-size:.7em}
 .gallery img{width:160px;border:1px solid #ccc}.plots img{max-width:100%;margin:.3em 0}
-.ba{display:flex;flex-wrap:wrap;gap:8px}.ba img{width:360px}tr.sig td{background:#fde8e8}
+.ba{display:flex;flex-wrap:wrap;gap:8px}.ba img{width:360px}
 .scroll{max-height:420px;overflow:auto}code{background:#f3f3f3;padding:0 .2em}
 """
 
@@ -51,7 +51,9 @@ def _accuracy_pivot(acc: pd.DataFrame) -> pd.DataFrame:
     a["value"] = [f"{m:.3g} ± {s:.2g} (n={n})" if pd.notna(s) else (f"{m:.3g} (n={n})" if pd.notna(m) else "–")
                   for m, s, n in zip(a["mean"], a["std"], a["n"], strict=True)]
     p = a.pivot_table(index=["model", "structure"], columns="metric", values="value", aggfunc="first")
-    return p[[m for m in main if m in p.columns]].reset_index()
+    p = p[[m for m in main if m in p.columns]]
+    p.columns.name = None
+    return p.reset_index()
 
 
 def _fairness_section(analyses: dict[str, pd.DataFrame]) -> str:
@@ -70,7 +72,7 @@ def _fairness_section(analyses: dict[str, pd.DataFrame]) -> str:
         parts.append("<div class='warn'><b>Not testable:</b> " + html.escape(
             "; ".join(sorted({f"{r.attribute} / {r.structure}: {r.reason}" for r in nt.itertuples()})[:20])) + "</div>")
     cols = ["model", "attribute", "structure", "test", "testable", "group_sizes", "group_means", "excluded_groups",
-            "p", "p_fdr", "significant", "effect_size", "effect_size_name"]
+            "n_missing_attribute", "p", "p_fdr", "significant", "effect_size", "effect_size_name"]
     detail = fair[cols].copy()
     rows_html = _table(detail, scroll=True)
     parts.append("<h3>All tests</h3>" + rows_html)
