@@ -125,11 +125,29 @@ def test_overlapping_segmentation_is_not_written_to_a_label_map(tmp_path):
     grid = Image(np.zeros((2, 4, 4), dtype=np.uint8))
     m = np.ones((2, 4, 4), dtype=bool)
     seg = Segmentation.from_masks(grid, {1: m, 2: m}, {1: SegmentInfo(1, "a"), 2: SegmentInfo(2, "b")})
-    for name in ("x.nii.gz", "x.seg.nrrd"):
+    for name in ("x.nii.gz", "x.nrrd"):
         with pytest.raises(InputFileError) as exc:
             write_segmentation(seg, tmp_path / name)
-        assert "DICOM SEG" in exc.value.hint
-    assert not (tmp_path / "x.nii.gz").exists()
+        assert "DICOM SEG" in exc.value.hint and ".seg.nrrd" in exc.value.hint
+        assert not (tmp_path / name).exists()
+
+
+def test_overlapping_segmentation_round_trips_through_seg_nrrd_layers(tmp_path):
+    shape = (4, 6, 6)
+    a = synthetic.box(shape, (0, 0, 0), (4, 4, 4))
+    b = synthetic.box(shape, (1, 2, 2), (3, 6, 6))
+    c = synthetic.box(shape, (0, 1, 1), (2, 3, 3))  # overlaps a (and b) too: needs a third layer
+    d = synthetic.box(shape, (3, 5, 0), (4, 6, 1))
+    masks = {2: a, 5: b, 8: c, 9: d}
+    seg = Segmentation.from_masks(Image(np.zeros(shape, dtype=np.uint8), spacing=(0.5, 0.5, 2.0)), masks,
+                                  {k: SegmentInfo(k, f"s{k}", color=(k, 2 * k, 3 * k)) for k in masks})
+    out = write_segmentation(seg, tmp_path / "layers.seg.nrrd")
+    assert sitk.ReadImage(str(out)).GetNumberOfComponentsPerPixel() == 3
+    back = read_segmentation(out)
+    assert sorted(back.segments) == [2, 5, 8, 9] and back.overlapping
+    for k, m in masks.items():
+        np.testing.assert_array_equal(back.segment_mask(k), m)
+        assert back.segments[k].color == (k, 2 * k, 3 * k)
 
 
 def test_volumes_ml_match_numpy():

@@ -64,3 +64,32 @@ def test_slicer_reads_ours_and_we_read_slicers(tmp_path, slicer_io):
                                                                          7: ("speck", (0, 0, 255))}
     assert back.segments[3].type == LIVER and back.segments[3].category == ANATOMY  # from SegmentN_Tags
     np.testing.assert_array_equal(back.on_grid(ours.labelmap).labelmap.array, ours.labelmap.array)
+
+
+def test_slicer_reads_our_layered_overlapping_file(tmp_path, slicer_io):
+    slicer, vtk, vtk_to_numpy = slicer_io
+    shape = (3, 6, 7)
+    a = np.zeros(shape, dtype=bool)
+    a[0:2, 1:4, 1:4] = True
+    b = np.zeros(shape, dtype=bool)
+    b[1:3, 2:6, 2:7] = True
+    ours = Segmentation.from_masks(Image(np.zeros(shape, dtype=np.uint8)), {1: a, 2: b},
+                                   {1: SegmentInfo(1, "first"), 2: SegmentInfo(2, "second")})
+    write_segmentation(ours, tmp_path / "layers.seg.nrrd")
+    scene = slicer.vtkMRMLScene()
+    node = slicer.vtkMRMLSegmentationNode()
+    scene.AddNode(node)
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(tmp_path / "layers.seg.nrrd"))
+    assert storage.ReadData(node) == 1
+    segmentation = node.GetSegmentation()
+    assert segmentation.GetNumberOfLayers() == 2
+    ids = vtk.vtkStringArray()
+    segmentation.GetSegmentIDs(ids)
+    counts = {}
+    for i in range(ids.GetNumberOfValues()):
+        segment = segmentation.GetSegment(ids.GetValue(i))
+        rep = segmentation.GetSegmentRepresentation(ids.GetValue(i), "Binary labelmap")
+        counts[segment.GetName()] = int((vtk_to_numpy(rep.GetPointData().GetScalars()) == segment.GetLabelValue()).sum())
+    assert counts == {"first": int(a.sum()), "second": int(b.sum())}

@@ -280,7 +280,7 @@ def write_segmentation(seg: Segmentation, path: str | Path, *, source_series_dir
 
     ``.dcm`` output needs ``source_series_dir`` (the CT/MR series the SEG refers to); extra keyword arguments go
     to :func:`~organsegbench.io.dicom_seg.write_dicom_seg`. Overlapping segmentations can only be written to
-    DICOM SEG; the label-map formats raise rather than drop voxels.
+    ``.seg.nrrd`` (layers) or DICOM SEG; the plain label-map formats raise rather than drop voxels.
     """
     p = Path(path)
     if p.name.lower().endswith(".dcm"):
@@ -298,7 +298,8 @@ def write_segmentation(seg: Segmentation, path: str | Path, *, source_series_dir
     if seg.overlapping:
         names = sorted({seg.segments[a].name for pair in seg.overlaps() for a in pair})
         raise InputFileError(f"segments {', '.join(names)} overlap and cannot all be kept in one label map {str(p)!r}",
-                             "write a DICOM SEG (.dcm, with --reference-series), which keeps overlapping segments")
+                             "write a Slicer .seg.nrrd (layers) or a DICOM SEG (.dcm, with --reference-series), "
+                             "which keep overlapping segments")
     from organsegbench.io.volumes import write_image
 
     write_image(seg.labelmap, p)
