@@ -172,6 +172,15 @@ def test_fairness_age_bands_configurable_and_out_of_band_counted() -> None:
     assert (f["n_missing_attribute"] == 1).all()
 
 
+def test_fairness_numeric_attribute_without_bands_says_how_to_band() -> None:
+    t, cases = _cohort({"F": [0.8, 0.7, 0.9], "M": [0.6, 0.65, 0.7]})
+    cases["weight"] = [50.0, 61.0, 72.0, 83.0, 94.0, 105.0]
+    f = fairness(t, cases, attributes=["weight"])
+    assert not f["testable"].any() and f["reason"].str.contains("without band edges").all()
+    banded = fairness(t, cases, attributes=["weight"], bands={"weight": [40, 75, 110]})
+    assert banded["testable"].all() and (banded["group_sizes"] == "40–75=3; 75–110=3").all()
+
+
 def test_fairness_unknown_attribute_names_close_match() -> None:
     t, cases = _cohort({"F": [0.8, 0.7], "M": [0.6, 0.5]})
     with pytest.raises(ConfigError, match="'sexx'") as exc:

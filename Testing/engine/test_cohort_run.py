@@ -196,6 +196,8 @@ def test_cli_evaluate_and_bad_inputs(cohort12: Path, tmp_path: Path, capsys: pyt
     assert "dsc" in capsys.readouterr().err
     assert main(["evaluate", str(cohort12), "--out", str(out), "--age-bands", "20,x"]) == 2
     assert "--age-bands" in capsys.readouterr().err
+    assert main(["evaluate", str(cohort12), "--out", str(out), "--bands", "weight:50,70"]) == 2
+    assert "ATTR=EDGES" in capsys.readouterr().err
 
 
 def test_shape_constant_is_used() -> None:

@@ -150,13 +150,18 @@ def fairness(table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dsc",
     rows = rows[np.isfinite(rows["value"])]
     out = []
     for attribute in attributes:
-        groups_of = assign_groups(cases[attribute], bands.get(attribute) if _is_numeric(cases[attribute]) else None)
+        numeric = _is_numeric(cases[attribute])
+        unbanded = numeric and attribute not in bands
+        groups_of = assign_groups(cases[attribute], bands.get(attribute) if numeric else None)
         group_map = dict(zip(cases["case"].astype(str), groups_of, strict=True))
         for (model, structure), grp in rows.groupby(["model", "structure"], sort=True):
             g = grp["case"].astype(str).map(group_map)
             n_missing = int(g.isna().sum())
             groups = {str(k): grp.loc[g == k, "value"].to_numpy(float) for k in sorted(g.dropna().unique())}
             for test, res in _test_one(groups).items():
+                if not res["testable"] and unbanded:
+                    res["reason"] += (f"; {attribute!r} is numeric without band edges, so every value is its own "
+                                      "group: give band edges (bands=..., CLI --bands ATTR=EDGES)")
                 out.append({"model": model, "attribute": attribute, "structure": structure, "test": test,
                             "metric": canonical_metric(metric), "n_missing_attribute": n_missing, **res})
     cols = ["model", "attribute", "structure", "test", "metric", "testable", "reason", "n", "n_groups", "group_sizes",

@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--attributes", nargs="+", metavar="NAME", help="attributes for fairness (default: sex age bmi)")
     p.add_argument("--age-bands", metavar="EDGES", help="age band edges in years (default 20,30,40,50,60)")
     p.add_argument("--bmi-bands", metavar="EDGES", help="BMI band edges in kg/m² (default -inf,21,24,inf)")
+    p.add_argument("--bands", nargs="+", metavar="ATTR=EDGES", default=[],
+                   help="band edges of any numeric attribute, e.g. --bands weight=50,70,90 height=-inf,170,inf")
     p.add_argument("--fairness-metric", default="dsc", metavar="NAME",
                    help="metric compared between attribute groups (default dsc)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level after FDR (default 0.05)")
@@ -72,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--nsd-tolerance {args.nsd_tolerance} mm must be >= 0", hint="e.g. --nsd-tolerance 2")
     bands = {k: v for k, v in (("age", _edges(args.age_bands, "--age-bands")),
                                ("bmi", _edges(args.bmi_bands, "--bmi-bands"))) if v}
+    for item in args.bands:
+        attr, sep, edges = item.partition("=")
+        if not sep or not attr.strip():
+            raise ConfigError(f"--bands {item!r} is not ATTR=EDGES", hint="e.g. --bands weight=50,70,90")
+        bands[attr.strip()] = _edges(edges, f"--bands {attr.strip()}=")  # type: ignore[assignment]
     options = EvalOptions(metrics=_names(args.metrics), structures=_names(args.structures), resample=args.resample,
                           nsd_tolerance_mm=args.nsd_tolerance, harmonise=args.harmonise)
     res = evaluate_cohort(args.cohort, args.out, options, workers=args.workers, scheduler=args.scheduler,
