@@ -170,7 +170,7 @@ def import_result(path: str | Path, volume_node, name: str, log: LogFn | None = 
     import json
 
     from organsegbench.io import read_segmentation
-    from organsegbench.io.segmentation import segment_info_from_vocabulary
+    from organsegbench.io.segment_info import segment_info_from_vocabulary
     from OrganSegBenchLib.segments import add_segmentation
 
     seg = read_segmentation(path)

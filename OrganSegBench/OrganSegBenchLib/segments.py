@@ -104,7 +104,7 @@ def add_segmentation(segmentation, name: str, reference_volume_node=None, segmen
             + ", ".join(segmentation.segments[m].name for m in missing[:10]))
     unnamed = sorted(present - set(segmentation.segments))
     if unnamed:
-        from organsegbench.io.segmentation import SegmentInfo
+        from organsegbench.io import SegmentInfo
 
         log(f"{name}: label values without a name were added as label_<value>: {unnamed[:10]}")
         segments.update({v: SegmentInfo(v, f"label_{v}") for v in unnamed})
