@@ -157,6 +157,7 @@ def test_unknown_vocabulary_metric_and_structure_list_close_matches(cohort_csv: 
     cohort = load_cohort(cohort_csv)
     validate_vocabularies(cohort)
     assert validate_structures(cohort, ("liver", "kidney_left")) == ("liver", "kidney_left")
+    assert validate_structures(cohort, ("Liver", "liver")) == ("liver",)  # synonyms/case resolved, deduplicated
     with pytest.raises(UnknownNameError) as exc:
         validate_structures(cohort, ("livr",))
     assert "'livr'" in exc.value.message and "liver" in exc.value.hint
