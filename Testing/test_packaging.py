@@ -147,3 +147,13 @@ def test_ui_parameter_bindings_exist_in_parameter_node(module: str) -> None:
     fields = _parameter_fields(module)
     assert fields, f"{module}.py has no @parameterNodeWrapper class"
     assert bound - fields == set(), f"{module}.ui binds unknown parameters"
+
+
+def test_engine_files_are_covered_by_the_cmake_globs() -> None:
+    """The extension bundles the engine through `organsegbench/*.py` and `organsegbench/*.json` globs: any other
+    file type added to the engine would be missing inside Slicer."""
+    text = (ROOT / "CMakeLists.txt").read_text()
+    globbed = set(re.findall(r"organsegbench/\*(\.\w+)", text))
+    engine = {p.suffix for p in (ROOT / "organsegbench").rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts}
+    assert engine - globbed == set(), f"engine file types not bundled by CMake: {engine - globbed}"

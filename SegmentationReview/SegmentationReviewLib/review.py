@@ -70,6 +70,15 @@ class ReviewLogic:
         self._match = None
         return name
 
+    def add_segmentations_for_series(self, series_uid: str, folder: str | Path) -> list[str]:
+        """Load every DICOM SEG under ``folder`` that references ``series_uid``; returns the model names."""
+        from organsegbench.review import find_segmentations_for_series
+
+        paths = find_segmentations_for_series(series_uid, folder)
+        if not paths:
+            self.log(f"no DICOM SEG under {folder} references series {series_uid}")
+        return [self.add_segmentation_file(p) for p in paths]
+
     @property
     def models(self) -> list[str]:
         return list(self.segmentations)

@@ -162,3 +162,20 @@ def test_verdict_without_review_file_is_a_clear_error(mrml_scene, tmp_path) -> N
         logic.set_verdict("liver", "A", "accept")
     with pytest.raises(OrganSegBenchError, match="no volume"):
         ReviewLogic(None)
+
+
+def test_dicom_segs_of_the_ct_series_are_found_and_loaded(mrml_scene, dcmqi_data) -> None:
+    from OrganSegBenchLib import nodes
+    from SegmentationReviewLib.review import ReviewLogic
+
+    from organsegbench.io import read_image
+    from organsegbench.review import series_uid_of
+
+    ct = nodes.volume_node_from_image(read_image(dcmqi_data / "ct-3slice"), "ct")
+    log: list[str] = []
+    logic = ReviewLogic(ct, log=log.append)
+    names = logic.add_segmentations_for_series(series_uid_of(dcmqi_data / "ct-3slice"), dcmqi_data)
+    assert "liver" in names
+    rows = {r["structure"]: r for r in logic.structure_rows()}
+    assert "liver" in rows
+    assert logic.add_segmentations_for_series("1.2.3", dcmqi_data) == [] and "references series 1.2.3" in log[-1]
