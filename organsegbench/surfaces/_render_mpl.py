@@ -34,7 +34,8 @@ def render_mpl(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
     face_vals = values[faces].mean(axis=1)
     flip = np.array([-1.0, -1.0, 1.0]) if surface.coordinate_system == "RAS" else np.ones(3)
     dpi = 100
-    fig = plt.figure(figsize=((size * len(views) + 150) / dpi, (size + 46) / dpi), dpi=dpi)
+    n_lines = title.count("\n") + 1
+    fig = plt.figure(figsize=(max(size * len(views) + 150, 720) / dpi, (size + 18 + 24 * n_lines) / dpi), dpi=dpi)
     fig.suptitle(title, fontsize=12, fontweight="bold")
     lo, hi = surface.points.min(axis=0), surface.points.max(axis=0)
     half = (hi - lo).max() / 2.0
@@ -56,4 +57,42 @@ def render_mpl(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
     cbar = fig.colorbar(sm, ax=fig.axes, fraction=0.04, pad=0.02)
     cbar.set_label(bar_label)
     fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def render_planar(surface: Surface, path: Path, values: np.ndarray, limit_mm: float, title: str,
+                  bar_label: str) -> None:
+    """A single-slice error map: the contour points in the slice plane (mm), coloured by value, image-like
+    orientation (first grid axis to the right, second downwards)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+
+    from organsegbench.surfaces.export import CMAP
+
+    axes = surface.metadata.get("slice_axes") or [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    normal = np.asarray(surface.metadata.get("slice_normal", [0.0, 0.0, 1.0]))
+    height = surface.points @ normal
+    top = height >= np.median(height)  # one rim of the wall ribbon (the other one repeats it)
+    u = surface.points[top] @ np.asarray(axes[0])
+    v = surface.points[top] @ np.asarray(axes[1])
+    n_lines = title.count("\n") + 1
+    fig, ax = plt.subplots(figsize=(7.2, 6.0 + 0.25 * n_lines), dpi=100)
+    order = np.argsort(np.abs(values[top]))  # draw large errors on top
+    sc = ax.scatter(u[order], v[order], c=values[top][order], cmap=CMAP, norm=Normalize(-limit_mm, limit_mm),
+                    s=9, linewidths=0)
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    pad = 0.1 * max(np.ptp(u), np.ptp(v), 1.0)
+    ax.set_xlim(u.min() - pad, u.max() + pad)
+    ax.set_ylim(v.max() + pad, v.min() - pad)
+    ax.set_xlabel("first grid axis (mm)")
+    ax.set_ylabel("second grid axis (mm)")
+    ax.set_title(title, fontsize=10, loc="left")
+    cbar = fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.03)
+    cbar.set_label(bar_label)
+    fig.tight_layout()
+    fig.savefig(path)
     plt.close(fig)

@@ -63,8 +63,9 @@ def render_vtk(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
     centre = surface.points.mean(axis=0)
     radius = float(np.linalg.norm(np.ptp(surface.points, axis=0))) / 2.0 or 1.0
 
-    bar_w = 150
-    header = 46
+    bar_w = max(150, 720 - size * len(views))  # keeps room for a three-line title on single views
+    n_lines = title.count("\n") + 1
+    header = 18 + 24 * n_lines
     width, height = size * len(views) + bar_w, size + header
     win = vtkRenderWindow()
     win.SetOffScreenRendering(1)
@@ -125,10 +126,12 @@ def render_vtk(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
     head.SetViewport(0.0, size / height, 1.0, 1.0)
     htxt = vtkTextActor()
     htxt.SetInput(title)
-    htxt.GetTextProperty().SetFontSize(18)
+    htxt.GetTextProperty().SetFontSize(17)
     htxt.GetTextProperty().SetColor(0.0, 0.0, 0.0)
     htxt.GetTextProperty().BoldOn()
-    htxt.SetPosition(10, 12)
+    htxt.GetTextProperty().SetVerticalJustificationToTop()
+    htxt.GetTextProperty().SetLineSpacing(1.15)
+    htxt.SetPosition(10, header - 8)
     head.AddActor2D(htxt)
     win.AddRenderer(head)
     win.Render()

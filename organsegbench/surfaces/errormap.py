@@ -15,7 +15,7 @@ import numpy as np
 from organsegbench.io.image import Image
 from organsegbench.provenance import provenance
 from organsegbench.surfaces.distance import DEFAULT_K, SurfaceDistance
-from organsegbench.surfaces.mesh import Surface, require_same_space, surface_from_labelmap
+from organsegbench.surfaces.mesh import Surface, require_same_space, surface_from_labelmap, walls_only
 
 SIGNED = "signed_distance_mm"
 ABSOLUTE = "abs_distance_mm"
@@ -96,6 +96,14 @@ def surface_errors(reference: Surface, prediction: Surface, method: str = "exact
     return ErrorMap(ref, pred, summary, meta)
 
 
+def _stack3(img: Image) -> Image:
+    """A one-slice image repeated into three identical slices (same origin, spacing and direction)."""
+    from dataclasses import replace
+
+    return replace(img, array=np.repeat(img.array, 3, axis=0), direction=img.direction.copy(),
+                   metadata={**img.metadata, "planar_stacked": 3})
+
+
 def errormap_from_labelmaps(reference: Image, prediction: Image, ref_label: int | None = None,
                             pred_label: int | None = None, structure: str | None = None, case: str | None = None,
                             smoothing_iterations: int = 0, decimation: float = 0.0, method: str = "exact",
@@ -103,17 +111,30 @@ def errormap_from_labelmaps(reference: Image, prediction: Image, ref_label: int 
     """Build both surfaces from label maps (one label each, ``None`` = all foreground) and compare them.
 
     The two label maps need not share a grid (surfaces live in physical LPS millimetres) but their fields of view
-    must overlap.
+    must overlap. When both maps are single slices (2D masks) the slice is stacked three times and only the
+    vertical walls of the slabs are kept (:func:`~organsegbench.surfaces.mesh.walls_only`): otherwise the
+    coinciding caps would cut every distance to at most half a slice; on the walls the errors are in-plane contour
+    distances (each contour point appears once per wall row, with the same value).
 
     Raises:
         EmptyMaskError: the structure is empty in either map (no mesh is built).
         GeometryMismatchError: the grids do not overlap in physical space.
     """
+    planar = reference.shape[0] == 1 and prediction.shape[0] == 1
+    if planar:  # stack 3 copies so the slab has vertical walls between its chamfered caps
+        reference = _stack3(reference)
+        prediction = _stack3(prediction)
     ref_s = surface_from_labelmap(reference, ref_label, structure, smoothing_iterations, decimation=decimation,
                                   source=f"reference{' of ' + case if case else ''}")
     pred_s = surface_from_labelmap(prediction, pred_label, structure, smoothing_iterations, decimation=decimation,
                                    source=f"prediction{' of ' + case if case else ''}")
+    if planar:
+        normal = reference.direction[:, 2]
+        ref_s, pred_s = walls_only(ref_s, normal), walls_only(pred_s, normal)
+        for s in (ref_s, pred_s):
+            s.metadata["slice_axes"] = [reference.direction[:, 0].tolist(), reference.direction[:, 1].tolist()]
     em = surface_errors(ref_s, pred_s, method=method, k=k, workers=workers, tolerance_mm=tolerance_mm)
+    em.metadata["planar"] = planar
     em.metadata.update({"case": case, "structure": structure, "reference_label": ref_label,
                         "prediction_label": pred_label})
     em.metadata["provenance"] = provenance(step="surface error map", structure=structure, case=case,

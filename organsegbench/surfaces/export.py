@@ -152,7 +152,9 @@ def render_png(surface: Surface, path: str | Path, array: str = "signed_distance
     Args:
         limit_mm: colour range ``±limit_mm`` (default: 99th percentile of ``|array|``, rounded up to 0.5 mm).
         views: names among anterior, posterior, left, right, axial, superior (default: :func:`choose_views`).
-        backend: ``"vtk"``, ``"matplotlib"`` or ``"auto"`` (VTK when it can render offscreen here).
+        backend: ``"vtk"``, ``"matplotlib"`` or ``"auto"`` (VTK when it can render offscreen here). Planar
+            surfaces (single 2D slices) are always drawn as coloured in-plane contours with matplotlib
+            (``"matplotlib-2d"``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +165,11 @@ def render_png(surface: Surface, path: str | Path, array: str = "signed_distance
     if unknown:
         raise ValueError(f"unknown view(s) {unknown}; choose from {sorted(_VIEWS_LPS)}")
     label = array.replace("_mm", "").replace("_", " ") + " (mm)"
+    if surface.metadata.get("planar"):
+        from organsegbench.surfaces._render_mpl import render_planar
+
+        render_planar(surface, path, values, lim, title, label)
+        return "matplotlib-2d"
     if backend in ("auto", "vtk") and vtk_offscreen_available():
         try:
             from organsegbench.surfaces._render_vtk import render_vtk

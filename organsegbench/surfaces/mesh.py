@@ -249,6 +249,30 @@ def surface_from_labelmap(image: Image, label: int | None = None, structure: str
     return surf
 
 
+def walls_only(surface: Surface, slice_normal: np.ndarray) -> Surface:
+    """Keep the faces parallel to ``slice_normal`` (the side walls of a one-slice slab), dropping the two caps.
+
+    For a single 2D slice (a one-slice volume) the caps of the two slabs coincide and would short-cut every
+    distance to at most half the slice thickness; on the walls alone, distances are in-plane contour distances.
+    """
+    n = np.asarray(slice_normal, dtype=float)
+    n = n / np.linalg.norm(n)
+    p0 = surface.points[surface.faces[:, 0]]
+    fn = np.cross(surface.points[surface.faces[:, 1]] - p0, surface.points[surface.faces[:, 2]] - p0)
+    fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-300)
+    keep = np.abs(fn @ n) < 0.1  # vertical walls only (caps and their 45° chamfers go)
+    faces = surface.faces[keep]
+    used = np.unique(faces)
+    remap = np.full(surface.n_points, -1, dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    out = Surface(surface.points[used], remap[faces], surface.coordinate_system,
+                  {k: v[used] for k, v in surface.point_data.items()}, dict(surface.metadata))
+    out.metadata.update({"planar": True, "slice_normal": n.tolist(), "n_points": out.n_points,
+                         "n_faces": out.n_faces,
+                         "planar_note": "single slice: caps removed, distances are in-plane contour distances"})
+    return out
+
+
 def _orient_outward(surf: Surface) -> None:
     if signed_volume_mm3(surf.points, surf.faces) < 0:
         surf.faces = surf.faces[:, ::-1].copy()
