@@ -98,6 +98,7 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelSelector.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.promptKindSelector.connect("currentIndexChanged(int)", self.updateGui)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
         self.ui.downloadWeightsButton.connect("clicked(bool)", self.onDownloadWeights)
         self.ui.importWeightsButton.connect("clicked(bool)", self.onImportWeights)
         self.ui.openWeightsFolderButton.connect("clicked(bool)", self.onOpenWeightsFolder)
@@ -107,6 +108,7 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.updateDependencyStatus()
         self.fillModelList()
         self.initializeParameterNode()
 
@@ -173,6 +175,24 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportCsvButton.enabled = has_table
         self.ui.plotButton.enabled = has_table
         self.ui.metricsTableView.setMRMLTableNode(p.metricsTable)
+
+    def updateDependencyStatus(self) -> None:
+        """Show the install row only while engine packages are missing (checked without importing them)."""
+        from OrganSegBenchLib.dependencies import missing_requirements
+
+        missing = missing_requirements()
+        self.ui.dependenciesWidget.visible = bool(missing)
+        self.ui.dependenciesLabel.text = _("Missing Python packages: {names}").format(names=", ".join(missing))
+
+    def onInstallDependencies(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Installing the Python packages failed."), waitCursor=True):
+            from OrganSegBenchLib.dependencies import ensure_requirements
+
+            if ensure_requirements(slicer.util.confirmOkCancelDisplay, slicer.util.pip_install):
+                self.appendLog(_("Python packages installed."))
+        self.updateDependencyStatus()
+        self.fillModelList()
+        self.updateGui()
 
     def fillModelList(self) -> None:
         """Models from the engine registry; the list is empty (Apply disabled) when the engine cannot load."""
