@@ -1,4 +1,4 @@
-"""Headless MRML scene on the PyPI package slicer-core (skips every test here when `import slicer` fails).
+"""Headless MRML scene on the PyPI package slicer-core (every test here is skipped when `import slicer` fails).
 
 Builds what the Slicer application would: a vtkMRMLScene, a vtkSlicerApplicationLogic with the default colour
 nodes, the module logics the extension uses registered under their module names, and ``slicer.mrmlScene`` set.
@@ -16,11 +16,24 @@ ROOT = Path(__file__).resolve().parents[2]
 for _module in ("OrganSegBench", "SegmentationReview", "ErrorDistribution"):
     sys.path.insert(0, str(ROOT / _module))
 
+HERE = Path(__file__).resolve().parent
 try:
     import slicer  # noqa: F401
     import vtk  # noqa: F401
+
+    SLICER_ERROR: str | None = None
 except Exception as _exc:  # ImportError, or a broken binary (wrong vtk)
-    pytest.skip(f"slicer-core is not importable: {_exc}", allow_module_level=True)
+    SLICER_ERROR = f"slicer-core is not importable ({_exc}); pip install -e '.[slicer]'"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip every test of this folder, with the reason, when slicer-core cannot be imported."""
+    if SLICER_ERROR is None:
+        return
+    skip = pytest.mark.skip(reason=SLICER_ERROR)
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(skip)
 
 #: module name -> logic class (the Slicer module names the app registers them under)
 MODULE_LOGICS = {
