@@ -136,3 +136,12 @@ def test_nsd_fine_spacing_uses_tree_fallback() -> None:
     sd = surface_distance.compute_surface_distances(ref, pred, sp)
     expected = surface_distance.compute_surface_dice_at_tolerance(sd, 2.0)
     assert M.nsd(ref, pred, sp, tolerance_mm=2.0) == pytest.approx(expected, rel=1e-9)
+
+
+def test_two_threads_give_identical_results() -> None:
+    ref = synthetic.random_blobs((24, 32, 32), 4, seed=4)
+    pred = np.roll(ref, 1, axis=1)
+    one = M.evaluate_pair(ref, pred, (1.2, 0.9, 0.9), workers=1)
+    two = M.evaluate_pair(ref, pred, (1.2, 0.9, 0.9), workers=2)
+    assert [(r.label, r.metric) for r in one] == [(r.label, r.metric) for r in two]
+    np.testing.assert_array_equal([r.value for r in one], [r.value for r in two])

@@ -19,8 +19,10 @@ NaN when both are (see :mod:`.results`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,6 +31,8 @@ from organsegbench.metrics.results import empty_reason
 from organsegbench.metrics.surface import Points, Target, bounding_box, surfels, voxel_surface
 
 NAN = float("nan")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
 
 
 class Crop:
@@ -59,7 +63,7 @@ class SurfacePair:
         ref, pred: the two masks as :class:`Crop`.
         shape: volume shape (array-axis order).
         spacing: voxel size in mm, array-axis order.
-        workers: threads for the k-d tree queries (1 = serial; -1 = all cores).
+        workers: 1 = serial; any other value computes the reference and prediction sides on two threads.
     """
 
     def __init__(self, ref: Crop, pred: Crop, shape: tuple[int, ...], spacing: np.ndarray, workers: int = 1) -> None:
@@ -68,28 +72,45 @@ class SurfacePair:
         n_pred = 0 if pred.empty else 1
         self.reason = empty_reason(n_ref, n_pred)
 
-    def _surface(self, c: Crop) -> Points:
-        return voxel_surface(c.crop, c.offset, self.shape)
+    def _two(self, f: Callable[[], T1], g: Callable[[], T2]) -> tuple[T1, T2]:
+        """``(f(), g())``, run on two threads when ``workers != 1`` (numpy and cKDTree release the GIL)."""
+        if self.workers == 1:
+            return f(), g()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            fut = pool.submit(f)
+            second = g()
+            return fut.result(), second
 
     @cached_property
+    def _surfaces(self) -> tuple[Points, Points]:
+        return self._two(lambda: voxel_surface(self.ref.crop, self.ref.offset, self.shape),
+                         lambda: voxel_surface(self.pred.crop, self.pred.offset, self.shape))
+
+    @property
     def ref_surface(self) -> Points:
         """medpy voxel surface of the reference."""
-        return self._surface(self.ref)
+        return self._surfaces[0]
 
-    @cached_property
+    @property
     def pred_surface(self) -> Points:
         """medpy voxel surface of the prediction."""
-        return self._surface(self.pred)
+        return self._surfaces[1]
 
     @cached_property
+    def _distances(self) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self._surfaces
+        return self._two(lambda: Target(b, self.spacing).distances_from(a),
+                         lambda: Target(a, self.spacing).distances_from(b))
+
+    @property
     def d_ref_to_pred(self) -> np.ndarray:
         """Distances (mm) from every reference surface voxel to the prediction surface."""
-        return Target(self.pred_surface, self.spacing, self.workers).distances_from(self.ref_surface)
+        return self._distances[0]
 
-    @cached_property
+    @property
     def d_pred_to_ref(self) -> np.ndarray:
         """Distances (mm) from every prediction surface voxel to the reference surface."""
-        return Target(self.ref_surface, self.spacing, self.workers).distances_from(self.pred_surface)
+        return self._distances[1]
 
     @cached_property
     def _both(self) -> np.ndarray:
@@ -127,8 +148,8 @@ class SurfacePair:
 
     @cached_property
     def _surfels(self) -> tuple[Points, Points]:
-        return (surfels(self.ref.crop, self.ref.offset, self.shape, self.spacing),
-                surfels(self.pred.crop, self.pred.offset, self.shape, self.spacing))
+        return self._two(lambda: surfels(self.ref.crop, self.ref.offset, self.shape, self.spacing),
+                         lambda: surfels(self.pred.crop, self.pred.offset, self.shape, self.spacing))
 
     def nsd(self, tolerance_mm: float = 2.0) -> tuple[float, str | None]:
         """Normalised surface Dice at ``tolerance_mm`` (fraction in [0, 1]) and reason."""
@@ -137,8 +158,8 @@ class SurfacePair:
         if self.ref.empty or self.pred.empty:
             return 0.0, None
         a, b = self._surfels
-        a_near = Target(b, self.spacing, self.workers).within(a, tolerance_mm)
-        b_near = Target(a, self.spacing, self.workers).within(b, tolerance_mm)
+        a_near, b_near = self._two(lambda: Target(b, self.spacing).within(a, tolerance_mm),
+                                   lambda: Target(a, self.spacing).within(b, tolerance_mm))
         overlap = a.area[a_near].sum() + b.area[b_near].sum()
         return float(overlap / (a.area.sum() + b.area.sum())), None
 

@@ -95,7 +95,8 @@ def evaluate_pair(ref: np.ndarray, pred: np.ndarray, spacing_zyx: Sequence[float
         metrics: registry names or aliases (``None`` = all of :data:`METRICS`); unknown names raise
             :class:`~organsegbench.errors.UnknownNameError` listing close matches.
         nsd_tolerance_mm: tolerance of the normalised surface Dice in mm.
-        workers: threads for the nearest-neighbour queries (1 = serial, -1 = all cores).
+        workers: 1 (default) = single-threaded, suited to running cases in parallel processes; any other
+            value computes the reference and prediction sides of each structure on two threads.
 
     Returns:
         One :class:`MetricResult` per (label, metric), labels in the given (or ascending) order, metrics in the
