@@ -12,8 +12,8 @@ from organsegbench.surfaces.mesh import Surface
 MAX_FACES = 150_000
 
 
-def render_mpl(surface: Surface, path: Path, values: np.ndarray, limit_mm: float, views: list[str], title: str,
-               bar_label: str, size: int, view_dirs: dict, view_titles: dict) -> None:
+def render_mpl(surface: Surface, path: Path, values: np.ndarray, crange: tuple[float, float], cmap_name: str,
+               views: list[str], title: str, bar_label: str, size: int, view_dirs: dict, view_titles: dict) -> None:
     """Render one 3D axes per view with faces coloured by the mean of their vertex values, plus a colour bar."""
     import matplotlib
 
@@ -23,14 +23,12 @@ def render_mpl(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
     from matplotlib.colors import Normalize
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-    from organsegbench.surfaces.export import CMAP
-
     faces = surface.faces
     if len(faces) > MAX_FACES:
         keep = np.sort(np.random.default_rng(0).choice(len(faces), MAX_FACES, replace=False))
         faces = faces[keep]
-    norm = Normalize(-limit_mm, limit_mm)
-    cmap = colormaps[CMAP]
+    norm = Normalize(*crange)
+    cmap = colormaps[cmap_name]
     face_vals = values[faces].mean(axis=1)
     flip = np.array([-1.0, -1.0, 1.0]) if surface.coordinate_system == "RAS" else np.ones(3)
     dpi = 100
@@ -60,8 +58,8 @@ def render_mpl(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
     plt.close(fig)
 
 
-def render_planar(surface: Surface, path: Path, values: np.ndarray, limit_mm: float, title: str,
-                  bar_label: str) -> None:
+def render_planar(surface: Surface, path: Path, values: np.ndarray, crange: tuple[float, float], cmap: str,
+                  title: str, bar_label: str) -> None:
     """A single-slice error map: the contour points in the slice plane (mm), coloured by value, image-like
     orientation (first grid axis to the right, second downwards)."""
     import matplotlib
@@ -69,8 +67,6 @@ def render_planar(surface: Surface, path: Path, values: np.ndarray, limit_mm: fl
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
-
-    from organsegbench.surfaces.export import CMAP
 
     axes = surface.metadata.get("slice_axes") or [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     normal = np.asarray(surface.metadata.get("slice_normal", [0.0, 0.0, 1.0]))
@@ -81,7 +77,7 @@ def render_planar(surface: Surface, path: Path, values: np.ndarray, limit_mm: fl
     n_lines = title.count("\n") + 1
     fig, ax = plt.subplots(figsize=(7.2, 6.0 + 0.25 * n_lines), dpi=100)
     order = np.argsort(np.abs(values[top]))  # draw large errors on top
-    sc = ax.scatter(u[order], v[order], c=values[top][order], cmap=CMAP, norm=Normalize(-limit_mm, limit_mm),
+    sc = ax.scatter(u[order], v[order], c=values[top][order], cmap=cmap, norm=Normalize(*crange),
                     s=9, linewidths=0)
     ax.set_aspect("equal")
     ax.invert_yaxis()

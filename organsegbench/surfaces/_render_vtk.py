@@ -10,25 +10,23 @@ import numpy as np
 from organsegbench.surfaces.mesh import Surface
 
 
-def _lookup_table(limit_mm: float):
+def _lookup_table(crange: tuple[float, float], cmap: str):
     from matplotlib import colormaps
     from vtkmodules.vtkCommonCore import vtkLookupTable
-
-    from organsegbench.surfaces.export import CMAP
 
     lut = vtkLookupTable()
     n = 256
     lut.SetNumberOfTableValues(n)
-    lut.SetRange(-limit_mm, limit_mm)
-    cols = colormaps[CMAP](np.linspace(0, 1, n))
+    lut.SetRange(*crange)
+    cols = colormaps[cmap](np.linspace(0, 1, n))
     for i, c in enumerate(cols):
         lut.SetTableValue(i, float(c[0]), float(c[1]), float(c[2]), 1.0)
     lut.Build()
     return lut
 
 
-def render_vtk(surface: Surface, path: Path, values: np.ndarray, limit_mm: float, views: list[str], title: str,
-               bar_label: str, size: int, view_dirs: dict, view_titles: dict) -> None:
+def render_vtk(surface: Surface, path: Path, values: np.ndarray, crange: tuple[float, float], cmap: str,
+               views: list[str], title: str, bar_label: str, size: int, view_dirs: dict, view_titles: dict) -> None:
     """Render one viewport per view plus a colour bar, write ``path`` (PNG)."""
     if not os.environ.get("DISPLAY") and "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ:
         import vtkmodules.vtkRenderingOpenGL2 as gl
@@ -58,7 +56,7 @@ def render_vtk(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
     normals.SetInputData(pd)
     normals.SplittingOff()
     normals.ConsistencyOn()
-    lut = _lookup_table(limit_mm)
+    lut = _lookup_table(crange, cmap)
     flip = np.array([-1.0, -1.0, 1.0]) if surface.coordinate_system == "RAS" else np.ones(3)
     centre = surface.points.mean(axis=0)
     radius = float(np.linalg.norm(np.ptp(surface.points, axis=0))) / 2.0 or 1.0
@@ -78,7 +76,7 @@ def render_vtk(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
         mapper = vtkPolyDataMapper()
         mapper.SetInputConnection(normals.GetOutputPort())
         mapper.SetLookupTable(lut)
-        mapper.SetScalarRange(-limit_mm, limit_mm)
+        mapper.SetScalarRange(*crange)
         mapper.SetScalarModeToUsePointData()
         mapper.ScalarVisibilityOn()
         actor = vtkActor()
@@ -107,7 +105,7 @@ def render_vtk(surface: Surface, path: Path, values: np.ndarray, limit_mm: float
     bar.SetLookupTable(lut)
     bar.SetTitle(bar_label.replace(" (mm)", "\n(mm)"))
     bar.SetNumberOfLabels(5)
-    bar.SetLabelFormat("%+.1f")
+    bar.SetLabelFormat("%.1f" if crange[0] >= 0 else "%+.1f")
     bar.SetUnconstrainedFontSize(True)
     for prop in (bar.GetTitleTextProperty(), bar.GetLabelTextProperty()):
         prop.SetColor(0.0, 0.0, 0.0)

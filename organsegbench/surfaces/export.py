@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: colour map for signed errors: blue = inside the reference, white = on it, red = outside
 CMAP = "RdBu_r"
+#: colour map for non-negative arrays (absolute errors): light = small, dark red = large
+SEQ_CMAP = "YlOrRd"
 
 
 def write_surface(surface: Surface, path: str | Path) -> Path:
@@ -150,7 +152,8 @@ def render_png(surface: Surface, path: str | Path, array: str = "signed_distance
     """Render ``surface`` coloured by ``array`` with a colour bar in mm; returns the backend used.
 
     Args:
-        limit_mm: colour range ``±limit_mm`` (default: 99th percentile of ``|array|``, rounded up to 0.5 mm).
+        limit_mm: colour range ``±limit_mm`` (default: 99th percentile of ``|array|``, rounded up to 0.5 mm);
+            non-negative arrays (``*abs*``) use ``0..limit_mm`` on a sequential map.
         views: names among anterior, posterior, left, right, axial, superior (default: :func:`choose_views`).
         backend: ``"vtk"``, ``"matplotlib"`` or ``"auto"`` (VTK when it can render offscreen here). Planar
             surfaces (single 2D slices) are always drawn as coloured in-plane contours with matplotlib
@@ -160,6 +163,8 @@ def render_png(surface: Surface, path: str | Path, array: str = "signed_distance
     path.parent.mkdir(parents=True, exist_ok=True)
     values = surface.point_data[array]
     lim = symmetric_limit(values) if limit_mm is None else float(limit_mm)
+    non_negative = "abs" in array or (np.size(values) and float(np.min(values)) >= 0 and "signed" not in array)
+    crange, cmap = ((0.0, lim), SEQ_CMAP) if non_negative else ((-lim, lim), CMAP)
     views = views or choose_views(surface)
     unknown = [v for v in views if v not in _VIEWS_LPS]
     if unknown:
@@ -168,13 +173,13 @@ def render_png(surface: Surface, path: str | Path, array: str = "signed_distance
     if surface.metadata.get("planar"):
         from organsegbench.surfaces._render_mpl import render_planar
 
-        render_planar(surface, path, values, lim, title, label)
+        render_planar(surface, path, values, crange, cmap, title, label)
         return "matplotlib-2d"
     if backend in ("auto", "vtk") and vtk_offscreen_available():
         try:
             from organsegbench.surfaces._render_vtk import render_vtk
 
-            render_vtk(surface, path, values, lim, views, title, label, size, _VIEWS_LPS, _VIEW_TITLES)
+            render_vtk(surface, path, values, crange, cmap, views, title, label, size, _VIEWS_LPS, _VIEW_TITLES)
             return "vtk"
         except Exception as exc:  # noqa: BLE001 - any GL failure falls back to matplotlib
             if backend == "vtk":
@@ -182,5 +187,5 @@ def render_png(surface: Surface, path: str | Path, array: str = "signed_distance
             log.warning("VTK offscreen rendering failed (%s); using matplotlib", exc)
     from organsegbench.surfaces._render_mpl import render_mpl
 
-    render_mpl(surface, path, values, lim, views, title, label, size, _VIEWS_LPS, _VIEW_TITLES)
+    render_mpl(surface, path, values, crange, cmap, views, title, label, size, _VIEWS_LPS, _VIEW_TITLES)
     return "matplotlib"
