@@ -4,6 +4,7 @@ prediction contour red) on the axial slice where the reference structure is larg
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +16,51 @@ from organsegbench.report.plots import _plt, to_data_uri
 log = logging.getLogger(__name__)
 
 
-def _structure_mask(path: str, vocabulary: str | None, structure: str, reference: Any | None, level: str
-                    ) -> tuple[Any, np.ndarray]:
-    from organsegbench.cohort.case import harmonise, read_labelmap
-    from organsegbench.io.geometry import align_to
+@lru_cache(maxsize=8)
+def _read(path: str, vocabulary: str | None) -> tuple[Any, dict[int, str]]:
+    from organsegbench.cohort.case import read_labelmap
 
-    img, names = read_labelmap(Path(path), vocabulary or None)
-    if reference is not None:
-        img = align_to(img, reference, resample=True)
+    return read_labelmap(Path(path), vocabulary)
+
+
+@lru_cache(maxsize=8)
+def _harmonised_lps(path: str, vocabulary: str | None, level: str, onto: str | None, onto_vocabulary: str | None
+                    ) -> tuple[Any, dict[int, str]]:
+    """Label map harmonised to ``level``, resampled onto the grid of ``onto`` (when given), reoriented to LPS."""
+    from organsegbench.cohort.case import harmonise
+    from organsegbench.io.geometry import align_to
+    from organsegbench.viz.montage import to_lps
+
+    img, names = _read(path, vocabulary)
+    if onto is not None:
+        img = align_to(img, _read(onto, onto_vocabulary)[0], resample=True)
     arr, names, _ = harmonise(img.array, names, level)
+    return to_lps(img.with_array(np.asarray(arr, dtype=np.uint16))), names
+
+
+@lru_cache(maxsize=2)
+def _image_lps(path: str, ref_path: str, ref_vocabulary: str | None) -> np.ndarray:
+    """The image on the reference grid, reoriented to LPS, as float."""
+    from organsegbench.io import read_image
+    from organsegbench.io.geometry import resample_to, same_grid
+    from organsegbench.viz.montage import to_lps
+
+    ref_img = _read(ref_path, ref_vocabulary)[0]
+    img = read_image(path)
+    if not same_grid(img, ref_img):
+        img = resample_to(img, ref_img, is_label=False)
+    return to_lps(img).array.astype(float)
+
+
+def _mask(lps: Any, names: dict[int, str], structure: str) -> np.ndarray:
     values = [v for v, n in names.items() if n == structure]
-    return img, np.isin(arr, values) if values else np.zeros(arr.shape, bool)
+    return np.isin(lps.array, values) if values else np.zeros(lps.array.shape, bool)
+
+
+def clear_cache() -> None:
+    """Free the label maps and images kept while a gallery is drawn."""
+    for f in (_read, _harmonised_lps, _image_lps):
+        f.cache_clear()
 
 
 #: soft-tissue CT window (HU) used when the image looks like CT (minimum below -500)
@@ -40,23 +75,11 @@ def thumbnail(image_path: str | None, ref_path: str, pred_path: str, structure: 
     Everything is resampled onto the reference grid, then reoriented to LPS (no interpolation) so the slice is
     shown in radiological convention: anterior up, the patient's right on the left of the picture.
     """
-    from organsegbench.viz.montage import to_lps
-
     plt = _plt()
-    ref_img, ref = _structure_mask(ref_path, ref_vocabulary, structure, None, level)
-    _, pred = _structure_mask(pred_path, pred_vocabulary, structure, ref_img, level)
-    image = None
-    if image_path:
-        from organsegbench.io import read_image
-        from organsegbench.io.geometry import resample_to, same_grid
-
-        image = read_image(image_path)
-        if not same_grid(image, ref_img):
-            image = resample_to(image, ref_img, is_label=False)
-    lps = to_lps(ref_img.with_array(ref.astype(np.uint8)))
-    ref = lps.array.astype(bool)
-    pred = to_lps(ref_img.with_array(pred.astype(np.uint8))).array.astype(bool)
-    vol = to_lps(image).array.astype(float) if image is not None else np.zeros(ref.shape, float)
+    lps, ref_names = _harmonised_lps(ref_path, ref_vocabulary, level, None, None)
+    plps, pred_names = _harmonised_lps(pred_path, pred_vocabulary, level, ref_path, ref_vocabulary)
+    ref, pred = _mask(lps, ref_names, structure), _mask(plps, pred_names, structure)
+    vol = _image_lps(image_path, ref_path, ref_vocabulary) if image_path else np.zeros(ref.shape, float)
     base = ref if ref.any() else pred
     z = int(np.argmax(base.reshape(base.shape[0], -1).sum(axis=1))) if base.any() else base.shape[0] // 2
     sl = vol[z]
@@ -109,4 +132,5 @@ def gallery(worst: pd.DataFrame, table: pd.DataFrame, cases: pd.DataFrame, metri
         except Exception as exc:  # a thumbnail must never stop the report; say why it is absent
             log.warning("no thumbnail for %s: %s", title, exc)
             out.append({"title": title, "uri": "", "error": f"thumbnail unavailable: {exc}"})
+    clear_cache()
     return out

@@ -120,7 +120,7 @@ def build_html(table: pd.DataFrame, cases: pd.DataFrame, analyses: dict[str, pd.
                          for r in errs.head(50).itertuples())
         warn = (f"<div class='warn'><b>{s.get('missing', 0)} missing and {s.get('errors', 0)} failed "
                 f"case × model pairs</b> (left out of every statistic):<ul>{items}</ul></div>")
-    metrics_present = [m for m in ("dsc", "hd95", "nsd", "assd") if m in set(table["metric"])]
+    metrics_present = [m for m in ("dsc", "hd95") if m in set(table["metric"])]
     dist = "".join(f"<h3>{esc(m)}</h3>" + "".join(_img(u, m) for u in plots.distribution_figures(
         table, m, UNITS.get(m, ""))) for m in metrics_present)
     worst = analyses.get("worst_cases")

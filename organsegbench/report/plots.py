@@ -23,11 +23,12 @@ def _plt() -> Any:
     return plt
 
 
-def to_data_uri(fig: Any, dpi: int = 80) -> str:
-    """PNG of ``fig`` as a ``data:image/png;base64,…`` URI; the figure is closed."""
+def to_data_uri(fig: Any, dpi: int = 80, tight: bool = True) -> str:
+    """PNG of ``fig`` as a ``data:image/png;base64,…`` URI; the figure is closed. ``tight=False`` skips the
+    (slow) tight bounding-box pass for figures laid out with ``tight_layout``."""
     plt = _plt()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -80,9 +81,10 @@ def distribution_figures(table: pd.DataFrame, metric: str, unit: str = "") -> li
         if n_nan:
             title += f" ({n_nan} undefined values not shown)"
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.grid(axis="y", alpha=0.3)
-        out.append(to_data_uri(fig))
+        fig.tight_layout()
+        out.append(to_data_uri(fig, dpi=72, tight=False))
     return out
 
 
