@@ -11,6 +11,8 @@ from typing import Annotated
 import qt
 import slicer
 import vtk
+from OrganSegBenchGui.evaluate_tab import EvaluateTabMixin
+from OrganSegBenchGui.weights_panel import WeightsPanelMixin
 from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -66,7 +68,7 @@ class OrganSegBenchParameterNode:
     metricsTable: vtkMRMLTableNode
 
 
-class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, WeightsPanelMixin, EvaluateTabMixin):
     """GUI of the Segment and Evaluate tabs."""
 
     POLL_MS = 200
@@ -215,27 +217,15 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.downloadWeightsButton.enabled = False
             self.ui.importWeightsButton.enabled = False
             return
-        self.ui.modelInfoLabel.text = self.logic.describeModel(row)
+        from OrganSegBenchLib.weights import describe_model
+
+        self.ui.modelInfoLabel.text = describe_model(row)
         kinds = row.get("prompt_kinds", [])
         for i, kind in enumerate(("box", "text", "automatic")):
             wanted = {"box": "box", "text": "text", "automatic": "none"}[kind]
             self.ui.promptKindSelector.model().item(i).setEnabled(wanted in kinds)
         self.updateWeightsStatus()
         self.updateGui()
-
-    def updateWeightsStatus(self) -> None:
-        name = self.ui.modelSelector.currentText
-        try:
-            rows = self.logic.weights(name)
-        except Exception as exc:
-            self.ui.weightsStatusLabel.text = str(exc)
-            rows = []
-        lines = [f"{'✔' if r['present'] else '✘'} {r['name']} ({r['licence']}"
-                 + (f", {r['size_mb']} MB" if r["size_mb"] else "") + ")" for r in rows]
-        self.ui.weightsStatusLabel.text = "\n".join(lines) or _("This model has no downloadable weights.")
-        missing = [r for r in rows if not r["present"]]
-        self.ui.downloadWeightsButton.enabled = bool(missing) and self._download is None
-        self.ui.importWeightsButton.enabled = bool(rows)
 
     def onDeviceChanged(self, index) -> None:
         qt.QSettings().setValue("OrganSegBench/device", self.ui.deviceSelector.currentText)
@@ -305,85 +295,6 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self.updateGui()
 
-    # ------------------------------------------------------------------------------------------------ weights
-    def onDownloadWeights(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Could not start the download."), waitCursor=True):
-            missing = [r for r in self.logic.weights(self.ui.modelSelector.currentText) if not r["present"]]
-            if not missing:
-                return
-            name = missing[0]["name"]
-            if not slicer.util.confirmOkCancelDisplay(
-                    _("Download weights '{name}' ({size} MB, licence {licence}) into {path}?").format(
-                        name=name, size=missing[0]["size_mb"] or "?", licence=missing[0]["licence"],
-                        path=missing[0]["path"])):
-                return
-            self._download = self.logic.downloadProcess(name)
-            self._download.start()
-            self.ui.downloadWeightsButton.enabled = False
-            self._timer.start()
-
-    def _pollDownload(self) -> None:
-        for line in self._download.poll():
-            self.appendLog(line)
-        if self._download.progress is not None:
-            self.ui.progressBar.value = int(100 * self._download.progress.fraction)
-        if self._download.is_running():
-            return
-        result = self._download.result()
-        self._download = None
-        if result.ok:
-            self.appendLog(_("Weights downloaded."))
-        else:
-            slicer.util.errorDisplay(_("Weights download failed:\n{log}").format(log="\n".join(result.log[-6:])))
-        self.updateWeightsStatus()
-
-    def onImportWeights(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Could not import the weights file."), waitCursor=True):
-            rows = self.logic.weights(self.ui.modelSelector.currentText)
-            if not rows:
-                return
-            path = qt.QFileDialog.getOpenFileName(self.parent, _("Weights file for {name}").format(
-                name=rows[0]["name"]), "", _("Checkpoints (*.pth *.pt *.zip *.safetensors);;All files (*)"))
-            if not path:
-                return
-            target = self.logic.importWeights(rows[0]["name"], path)
-            self.appendLog(_("Imported {path} as {target}").format(path=path, target=target))
-            self.updateWeightsStatus()
-
-    def onOpenWeightsFolder(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Could not open the weights folder.")):
-            from organsegbench.config import weights_dir
-
-            qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(weights_dir())))
-
-    # ------------------------------------------------------------------------------------------------ evaluate
-    def onEvaluateButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Evaluation failed."), waitCursor=True):
-            p = self._parameterNode
-            messages = []
-            table = self.logic.evaluate(p.referenceSegmentation, p.predictionSegmentation, p.evaluationVolume,
-                                        p.nsdToleranceMm, p.metricsTable, log=messages.append)
-            p.metricsTable = table
-            self.ui.evaluateStatusLabel.text = "\n".join(messages)
-        self.updateGui()
-
-    def onExportCsv(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Could not export the table."), waitCursor=True):
-            path = qt.QFileDialog.getSaveFileName(self.parent, _("Export metrics"), "metrics.csv",
-                                                  _("CSV (*.csv);;TSV (*.tsv)"))
-            if path:
-                from OrganSegBenchLib.tables import export_table_csv
-
-                export_table_csv(self._parameterNode.metricsTable, path)
-                self.ui.evaluateStatusLabel.text = _("Saved {path}").format(path=path)
-
-    def onPlot(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Could not plot the table."), waitCursor=True):
-            from OrganSegBenchLib.tables import bar_chart
-
-            chart = bar_chart(self._parameterNode.metricsTable, "structure", "dsc", _("DSC per structure"))
-            slicer.modules.plots.logic().ShowChartInLayout(chart)
-
 
 class OrganSegBenchLogic(ScriptedLoadableModuleLogic):
     """Entry points for the GUI and for scripts (``slicer.util.getModuleLogic('OrganSegBench')``); the work is in
@@ -399,12 +310,6 @@ class OrganSegBenchLogic(ScriptedLoadableModuleLogic):
         from OrganSegBenchLib.weights import model_rows
 
         return [r for r in model_rows() if "error" not in r]
-
-    @staticmethod
-    def describeModel(row: dict) -> str:
-        return (f"{row.get('description', '')}\n{row.get('dims', '')}, prompts: {', '.join(row.get('prompt_kinds', []))}; "
-                f"modalities: {', '.join(row.get('modalities', []))}; GPU {row.get('gpu', '?')}; "
-                f"weights licence: {row.get('weights_licence', '?')}")
 
     def weights(self, model: str) -> list:
         from OrganSegBenchLib.weights import weights_rows
@@ -470,39 +375,28 @@ class OrganSegBenchTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_roi_prompt()
 
-    def _volume(self):
-        import numpy as np
-
-        arr = np.zeros((20, 30, 30), np.int16)
-        ijkToRAS = np.diag([-1.0, -1.0, 2.0, 1.0])  # 1 x 1 x 2 mm, LPS-aligned axes
-        return slicer.util.addVolumeFromArray(arr, ijkToRAS=ijkToRAS, name="synthetic")
-
     def test_evaluate_synthetic(self):
         import numpy as np
-        from OrganSegBenchLib.nodes import image_from_volume_node
-        from OrganSegBenchLib.segments import add_segmentation
-
-        from organsegbench.io import Segmentation, SegmentInfo
+        from OrganSegBenchLib.synthetic import segmentation_from_array, synthetic_volume
 
         self.delayDisplay("Evaluating two synthetic segmentations")
-        volume = self._volume()
-        grid = image_from_volume_node(volume)
-        ref = np.zeros(grid.shape, np.uint8)
+        volume = synthetic_volume()
+        ref = np.zeros((20, 30, 30), np.uint8)
         ref[5:15, 10:20, 10:20] = 1
-        pred = np.roll(ref, 2, axis=2)
-        refNode = add_segmentation(Segmentation(grid.with_array(ref), {1: SegmentInfo(1, "liver")}), "ref", volume)
-        predNode = add_segmentation(Segmentation(grid.with_array(pred), {1: SegmentInfo(1, "Liver")}), "pred", volume)
+        refNode = segmentation_from_array(volume, ref, {1: "liver"}, "ref")
+        predNode = segmentation_from_array(volume, np.roll(ref, 2, axis=2), {1: "Liver"}, "pred")
         table = OrganSegBenchLogic().evaluate(refNode, predNode, volume)
         self.assertEqual(table.GetNumberOfRows(), 1)
         dsc = table.GetTable().GetValueByName(0, "dsc").ToDouble()
-        self.assertAlmostEqual(dsc, 0.8, places=6)  # 10-voxel cube side shifted by 2 voxels
+        self.assertAlmostEqual(dsc, 0.8, places=6)  # 10-voxel cube shifted by 2 voxels
         self.delayDisplay("Test passed")
 
     def test_roi_prompt(self):
         from OrganSegBenchLib.prompts import roi_to_voxel_box
+        from OrganSegBenchLib.synthetic import synthetic_volume
 
         self.delayDisplay("ROI to box prompt")
-        volume = self._volume()
+        volume = synthetic_volume()
         roi = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
         roi.SetCenter(-15.0, -15.0, 19.0)
         roi.SetSize(10.0, 10.0, 4.0)
@@ -510,4 +404,3 @@ class OrganSegBenchTest(ScriptedLoadableModuleTest):
         self.assertEqual(box.i, (10, 20))
         self.assertEqual(box.k, (9, 10))
         self.delayDisplay("Test passed")
-

@@ -77,7 +77,7 @@ def test_ui_files_parse_and_define_every_used_widget(module: str) -> None:
     ui_names: set[str] = set()
     for ui in (ROOT / module / "Resources" / "UI").glob("*.ui"):
         ui_names |= _ui_widget_names(ui)
-    source = (ROOT / module / f"{module}.py").read_text()
+    source = "\n".join(p.read_text() for p in (ROOT / module).rglob("*.py"))  # module file and its Gui mixins
     used = set(re.findall(r"self\.ui\.(\w+)", source))
     assert used - ui_names == set(), f"{module}.py uses widgets absent from its .ui"
 
@@ -86,7 +86,7 @@ def test_ui_files_parse_and_define_every_used_widget(module: str) -> None:
 def test_module_file_follows_template(module: str) -> None:
     source = (ROOT / module / f"{module}.py").read_text()
     for cls in (f"class {module}(ScriptedLoadableModule)",
-                f"class {module}Widget(ScriptedLoadableModuleWidget, VTKObservationMixin)",
+                f"class {module}Widget(ScriptedLoadableModuleWidget, VTKObservationMixin",
                 f"class {module}Logic(ScriptedLoadableModuleLogic)",
                 f"class {module}Test(ScriptedLoadableModuleTest)"):
         assert cls in source, f"{module}.py lacks `{cls}`"

@@ -13,6 +13,14 @@ def model_rows() -> list[dict]:
     return registry.describe()
 
 
+def describe_model(row: dict) -> str:
+    """Two lines about a model row of :func:`model_rows`: description, then dims, prompts, modalities, GPU need and
+    weights licence."""
+    return (f"{row.get('description', '')}\n{row.get('dims', '')}, prompts: {', '.join(row.get('prompt_kinds', []))}; "
+            f"modalities: {', '.join(row.get('modalities', []))}; GPU {row.get('gpu', '?')}; "
+            f"weights licence: {row.get('weights_licence', '?')}")
+
+
 def weights_rows(model: str) -> list[dict]:
     """Per checkpoint of ``model``: name, present (bool), licence, size in MB, cache path, how to get it."""
     from organsegbench.models import registry
