@@ -84,3 +84,26 @@ def test_totalseg_missing_weights_say_what_to_get():
         from organsegbench.prompts import Box2D, PromptSet
 
         registry.create("totalsegmentator", device="cpu").segment(img, PromptSet(boxes=[Box2D(0, 1, 1, 3, 3)]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("ORGANSEGBENCH_SLOW_MODELS"),
+                    reason="~75 s on 1 CPU core (five nnU-Net runs); set ORGANSEGBENCH_SLOW_MODELS=1 to run")
+def test_totalseg_normal_mode_runs_the_five_part_models(tmp_path):
+    from totalsegmentator.map_to_binary import class_map_5_parts
+
+    parts = [("totalseg_v2_organs", "Dataset291_TotalSegmentator_part1_organs_1559subj", "class_map_part_organs"),
+             ("totalseg_v2_vertebrae", "Dataset292_TotalSegmentator_part2_vertebrae_1532subj",
+              "class_map_part_vertebrae"),
+             ("totalseg_v2_cardiac", "Dataset293_TotalSegmentator_part3_cardiac_1559subj", "class_map_part_cardiac"),
+             ("totalseg_v2_muscles", "Dataset294_TotalSegmentator_part4_muscles_1559subj", "class_map_part_muscles"),
+             ("totalseg_v2_ribs", "Dataset295_TotalSegmentator_part5_ribs_1559subj", "class_map_part_ribs")]
+    for i, (name, folder, cmap) in enumerate(parts):
+        ds = write_model_folder(tmp_path / "build", folder, "nnUNetTrainerNoMirroring", class_map_5_parts[cmap],
+                                spacing=1.5, seed=i)
+        W.import_weights(name, zip_folder(ds, tmp_path / f"{folder}.zip"), allow_unverified=True)
+    img = synthetic.image(ct_volume(shape=(12, 24, 24)), spacing_xyz=(1.5, 1.5, 1.5))
+    res = registry.create("totalsegmentator", device="cpu").segment(img)
+    assert res.labelmap.shape == img.shape and len(res.labels) == 117
+    assert res.provenance["notes"]["mode"] == "normal"
+    assert set(res.provenance["task_weights"]) == {p[0] for p in parts}
