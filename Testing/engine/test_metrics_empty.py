@@ -113,3 +113,9 @@ def test_registry_is_complete_and_documented() -> None:
     assert set(M.METRICS) == expected
     for spec in M.METRICS.values():
         assert spec.unit in {"mm", "mL", "fraction"} and spec.description and spec.function.__doc__
+
+
+def test_labels_may_be_a_name_mapping() -> None:
+    ref = synthetic.random_blobs((16, 16, 16), 2, seed=6)
+    res = M.evaluate_pair(ref, ref, SP, labels={2: "spleen", 1: "liver"}, metrics=["dsc"])
+    assert [(r.label, r.value) for r in res] == [(2, 1.0), (1, 1.0)]

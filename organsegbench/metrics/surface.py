@@ -200,7 +200,9 @@ class Target:
     def tree(self) -> cKDTree:
         """k-d tree over the points in mm."""
         if self._tree is None:
-            self._tree = cKDTree(self.points.idx * self.spacing, balanced_tree=False, compact_nodes=False)
+            # leafsize 64: ~20 % faster queries than the default 16 on organ surfaces (benchmarks/metrics.py case)
+            self._tree = cKDTree(self.points.idx * self.spacing, leafsize=64, balanced_tree=False,
+                                 compact_nodes=False)
         return self._tree
 
     def _probe(self, src: Points, radius_mm: float) -> tuple[np.ndarray, np.ndarray] | None:
