@@ -121,8 +121,8 @@ def test_typo_column_names_it_and_the_close_match(cohort_csv: Path, bad: str, ex
 
 
 def test_attr_prefix_forces_an_attribute_and_free_attributes_pass(cohort_csv: Path) -> None:
-    c = load_cohort(rewrite_csv(cohort_csv, rename={"bmi": "attr:bmii", "age": "hospital"}))
-    assert set(c.cases[0].attributes) == {"sex", "bmii", "hospital"}
+    c = load_cohort(rewrite_csv(cohort_csv, rename={"bmi": "attr:bmii", "age": "hospital", "sex": "Sex"}))
+    assert set(c.cases[0].attributes) == {"sex", "bmii", "hospital"}  # common names lower-cased
 
 
 def test_missing_required_columns_and_duplicates(cohort_csv: Path, tmp_path: Path) -> None:

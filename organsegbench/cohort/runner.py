@@ -194,6 +194,17 @@ def evaluate_cohort(cohort: Cohort | str | Path, out_dir: str | Path, options: E
     Outputs: ``results.csv`` / ``results.parquet`` (tidy long table), ``cases.csv`` (attributes), ``analysis/*.csv``,
     ``summary.json`` and ``report.html`` (unless ``report`` is false); per-case cache in ``cache/``.
 
+    Args:
+        cohort: a :class:`Cohort` or the path of a cohort file.
+        out_dir: output folder (created; reused for the cache on reruns).
+        options: metrics, structures, resampling, NSD tolerance (mm), harmonisation level.
+        workers: local worker processes (default CPU count, at most 8; 1 = this process).
+        scheduler: Dask scheduler address; its workers need ``organsegbench`` installed and the input paths.
+        progress: show a progress bar (tqdm).
+        report: write ``report.html``.
+        bands, attributes, alpha, fairness_metric: fairness settings (see :func:`organsegbench.analysis.fairness`).
+        evaluate: the per-case function (replaceable to instrument or count evaluations).
+
     Raises:
         ConfigError: malformed cohort file. UnknownNameError: unknown metric, structure or vocabulary.
         GeometryMismatchError: a prediction on another grid and ``options.resample`` is false.

@@ -104,7 +104,7 @@ def _classify_column(col: str) -> tuple[str, str]:
         prefix, _, rest = c.partition(":")
         p = prefix.strip().lower()
         if p in PREFIXES and rest.strip():
-            return p, rest.strip()
+            return p, _attribute_name(rest.strip()) if p == "attr" else rest.strip()
         near = _typo(p, PREFIXES + ("prediction", "vocabulary"), 0.6)
         near = {"prediction": "pred", "vocabulary": "vocab"}.get(near or "", near)
         raise ConfigError(f"cohort column {col!r} has an unknown prefix {prefix!r}",
@@ -117,7 +117,12 @@ def _classify_column(col: str) -> tuple[str, str]:
     if near is not None and near != c.lower():
         raise ConfigError(f"cohort column {col!r} is not a known column",
                           hint=f"did you mean {near!r}? (prefix a genuine attribute with attr:, e.g. attr:{c})")
-    return "attr", c
+    return "attr", _attribute_name(c)
+
+
+def _attribute_name(name: str) -> str:
+    """Common attribute names in lower case (``Sex`` -> ``sex``); other names as given."""
+    return name.lower() if name.lower() in KNOWN_ATTRIBUTES else name
 
 
 def _coerce(value: Any) -> Any:
@@ -226,7 +231,7 @@ def parse_yaml(path: Path) -> Cohort:
             id=str(c["id"]), reference=_resolve(base, c["reference"]),  # type: ignore[arg-type]
             image=_resolve(base, c.get("image")),
             predictions={str(m): _resolve(base, p) for m, p in preds.items()},
-            attributes={str(k): v for k, v in attrs.items()},
+            attributes={_attribute_name(str(k)): v for k, v in attrs.items()},
             vocabularies={**defaults, **{str(k): str(v) for k, v in (c.get("vocabularies") or {}).items()}},
         ))
     for case in cases:  # a model listed for some cases only is "missing" for the others
