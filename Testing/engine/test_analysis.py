@@ -60,6 +60,15 @@ def test_worst_cases_per_model_and_structure_and_skips_missing_status() -> None:
     assert set(out[out.model == "b"]["case"]) == {"c1"}  # c0 is missing for model b, never ranked
 
 
+def test_worst_cases_all_undefined_group_is_reported_not_dropped() -> None:
+    rows = [(f"c{i}", "m", "kidney", "hd95", math.nan) for i in range(4)]
+    rows += [(f"c{i}", "m", "liver", "hd95", float(i)) for i in range(4)]
+    out = worst_cases(tidy(rows), metrics=("hd95",)).set_index("structure")
+    assert out.loc["liver", "case"] == "c3"
+    assert pd.isna(out.loc["kidney", "case"]) and out.loc["kidney", "n_undefined"] == 4
+    assert out.loc["kidney", "n_listed"] == 0
+
+
 # ------------------------------------------------------------------------------------------------ generalisation
 def test_generalisation_std_and_iqr_across_structure_means() -> None:
     means = {"s1": 0.9, "s2": 0.8, "s3": 0.7, "s4": 0.6}

@@ -33,31 +33,33 @@ def worst_cases(table: pd.DataFrame, metrics: tuple[str, ...] = ("dsc", "hd95"),
 
     Args:
         table: tidy long table (columns case, model, structure, metric, value[, status, reason]).
-        metrics: metrics to rank by (``dice`` is accepted for ``dsc``); ``dsc`` ranks ascending (low is bad), ``hd95`` descending (high is bad).
-            Other metrics rank descending unless named in :data:`WORSE_IS_HIGHER`.
+        metrics: metrics to rank by (``dice`` is accepted for ``dsc``); ``dsc`` ranks ascending (low is bad),
+            ``hd95`` descending (high is bad); others as :data:`WORSE_IS_HIGHER` says (descending by default).
         fraction: share of cases to list (default 5 %).
 
     Returns:
         One row per listed case: model, structure, metric, rank (1 = worst), case, value, n_cases (ranked),
         n_listed, n_undefined.
     """
-    out = []
+    keys = ["model", "structure"]
+    parts = []
     for metric in metrics:
         rows = metric_rows(table, metric)
+        if rows.empty:
+            continue
         higher_worse = WORSE_IS_HIGHER.get(canonical_metric(metric), True)
-        for (model, structure), grp in rows.groupby(["model", "structure"], sort=True):
-            values = pd.to_numeric(grp["value"], errors="coerce")
-            valid = grp.assign(value=values)[np.isfinite(values)]
-            n_undefined = int(len(grp) - len(valid))
-            n = worst_count(len(valid), fraction)
-            ranked = valid.sort_values(["value", "case"], ascending=[not higher_worse, True]).head(n)
-            for rank, (_, r) in enumerate(ranked.iterrows(), start=1):
-                out.append({"model": model, "structure": structure, "metric": metric, "rank": rank,
-                            "case": r["case"], "value": float(r["value"]), "n_cases": len(valid),
-                            "n_listed": n, "n_undefined": n_undefined})
-            if n == 0:
-                out.append({"model": model, "structure": structure, "metric": metric, "rank": np.nan,
-                            "case": None, "value": np.nan, "n_cases": 0, "n_listed": 0,
-                            "n_undefined": n_undefined})
+        rows["value"] = pd.to_numeric(rows["value"], errors="coerce")
+        finite = np.isfinite(rows["value"])
+        groups = rows.groupby(keys).size().rename("n_all")
+        valid = rows[finite].sort_values([*keys, "value", "case"], ascending=[True, True, not higher_worse, True])
+        counts = valid.groupby(keys).size().rename("n_cases")
+        info = pd.concat([groups, counts], axis=1).fillna(0).astype(int)
+        info["n_listed"] = [worst_count(n, fraction) for n in info["n_cases"]]
+        info["n_undefined"] = info["n_all"] - info["n_cases"]
+        valid = valid.assign(rank=valid.groupby(keys).cumcount() + 1).join(info, on=keys)
+        listed = valid[valid["rank"] <= valid["n_listed"]].assign(metric=metric)
+        empty = info[info["n_cases"] == 0].reset_index().assign(metric=metric, rank=np.nan, case=None, value=np.nan)
+        parts += [listed, empty]
     cols = ["model", "structure", "metric", "rank", "case", "value", "n_cases", "n_listed", "n_undefined"]
-    return pd.DataFrame(out, columns=cols)
+    parts = [p[cols] for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
