@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from test_cohort import SHAPE, make_cohort, write_nii
+from test_cohort import SHAPE, make_cohort, rewrite_csv, write_nii
 
 from organsegbench.cli import main
 from organsegbench.cohort import EvalOptions, evaluate_case, evaluate_cohort
@@ -120,6 +120,14 @@ def test_missing_reference_and_corrupt_prediction_are_marked_and_counted(tmp_pat
     assert "reference file not found" in reasons[("case00", "a")]
     assert "case01.nii.gz" in reasons[("case01", "a")]
     assert r.summary["missing"] == 2 and r.summary["errors"] == 1 and r.summary["ok"] == 3
+
+
+def test_cohort_without_image_column_still_reports(tmp_path: Path) -> None:
+    path = rewrite_csv(make_cohort(tmp_path / "c", n=3), drop=("image",))
+    r = evaluate_cohort(path, tmp_path / "out", EvalOptions(metrics=("dsc",)), workers=1, progress=False)
+    assert r.summary["ok"] == 6
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("<figure><img src='data:image/png;base64,") == 6 and "thumbnail unavailable" not in html
 
 
 def test_geometry_mismatch_errors_unless_resample(tmp_path: Path) -> None:
