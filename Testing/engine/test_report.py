@@ -115,3 +115,16 @@ def test_cardiac_cohort_phenotypes_heart_rate_source_and_bland_altman(tmp_path: 
     html = (tmp_path / "out" / "report.html").read_text()
     _assert_self_contained(html)
     assert "Cardiac phenotypes" in html and "NominalInterval" in html and "LVEF: m vs reference" in html
+
+
+def test_bland_altman_figures_follow_the_given_order_and_limit() -> None:
+    from organsegbench.report.plots import bland_altman_figures
+
+    rows = [(c, m, s, v * f) for c, v in (("c1", 10.0), ("c2", 20.0), ("c3", 30.0))
+            for s in ("liver", "spleen") for m, f in (("reference", 1.0), ("a", 1.1), ("b", 0.8))]
+    long = pd.DataFrame(rows, columns=["case", "model", "structure", "value"])
+    figs = bland_altman_figures(long, key="case", quantity="structure", limit=3,
+                                order=[("spleen", "b"), ("liver", "a"), ("nope", "a"), ("spleen", "a")])
+    assert [t for t, _ in figs] == ["spleen: b vs reference", "liver: a vs reference", "spleen: a vs reference"]
+    assert all(u.startswith("data:image/png;base64,") for _, u in figs)
+    assert len(bland_altman_figures(long, key="case", quantity="structure", limit=2)) == 2

@@ -87,8 +87,13 @@ def _clinical_section(table: pd.DataFrame, analyses: dict[str, pd.DataFrame]) ->
     ba = analyses.get("bland_altman_volumes")
     if ba is not None and len(ba):
         parts += ["<h3>Bland–Altman of structure volumes (mL): bias and 95 % limits of agreement</h3>", _table(ba)]
-        figs = plots.bland_altman_figures(volumes_long(table), key="case", quantity="structure",
-                                          unit_of={s: "mL" for s in ba["quantity"]}, limit=12)
+        vols = volumes_long(table)
+        ref_mean = vols[vols["model"] == "reference"].groupby("structure")["value"].mean()
+        rel = ba.assign(rel=ba["bias"].abs() / ba["quantity"].map(ref_mean).replace(0, float("nan")))
+        order = list(zip(*[rel.sort_values("rel", ascending=False)[c] for c in ("quantity", "model")], strict=True))
+        parts.append("<p class='note'>Plots: the 12 structure × model pairs with the largest relative bias.</p>")
+        figs = plots.bland_altman_figures(vols, key="case", quantity="structure",
+                                          unit_of={s: "mL" for s in ba["quantity"]}, limit=12, order=order)
         parts.append("<div class='ba'>" + "".join(_img(u, t) for t, u in figs) + "</div>")
     ph = analyses.get("cardiac_phenotypes")
     if ph is not None and len(ph):

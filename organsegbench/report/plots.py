@@ -89,14 +89,19 @@ def distribution_figures(table: pd.DataFrame, metric: str, unit: str = "") -> li
 
 
 def bland_altman_figures(long: pd.DataFrame, key: str, quantity: str, unit_of: dict[str, str] | None = None,
-                         limit: int = 24) -> list[tuple[str, str]]:
-    """(title, data URI) of a Bland-Altman plot per quantity x model against ``reference`` (at most ``limit``)."""
+                         limit: int = 24, order: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """(title, data URI) of a Bland-Altman plot per quantity x model against ``reference`` (at most ``limit``),
+    in ``order`` (pairs of quantity, model) when given, else sorted by quantity and model."""
     from organsegbench.analysis._common import REFERENCE_MODEL
     from organsegbench.analysis.clinical import bland_altman_plot
 
     ref = long[long["model"] == REFERENCE_MODEL]
+    groups = dict(list(long[long["model"] != REFERENCE_MODEL].groupby([quantity, "model"], sort=True)))
     out = []
-    for (q, model), grp in long[long["model"] != REFERENCE_MODEL].groupby([quantity, "model"], sort=True):
+    for q, model in order if order is not None else list(groups):
+        grp = groups.get((q, model))
+        if grp is None:
+            continue
         m = grp.merge(ref[ref[quantity] == q][[key, "value"]], on=key, suffixes=("", "_ref"))
         if m["value"].notna().sum() < 2:
             continue
