@@ -75,3 +75,35 @@ def test_disk_cache_drops_damaged_files(tmp_path):
     f.write_bytes(b"garbage")
     assert EmbeddingCache(disk_dir=tmp_path).get(key) is None
     assert not f.exists()
+
+
+def test_out_of_memory_on_gpu_falls_back_to_cpu_or_errors():
+    torch = pytest.importorskip("torch")
+    from organsegbench.models.base import BaseSegmenter, RunContext
+    from organsegbench.models.protocol import Capabilities
+
+    class Fake(BaseSegmenter):
+        capabilities = Capabilities(name="fake", dims="3d", prompt_kinds=frozenset({"none"}))
+
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.devices = []
+
+        def ensure_loaded(self, device):
+            self.devices.append(device)
+
+        def predict(self, volume, prompts, ctx):
+            if ctx.device != "cpu":
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+            return np.ones(volume.shape, np.uint16), {1: "x"}
+
+    seg = Fake()
+    ctx = RunContext(device="cuda", batch_size=4)
+    lab, _ = seg.run_with_fallback(np.zeros((2, 2, 2)), PromptSet(), ctx)
+    assert lab.all() and seg.devices == ["cuda", "cpu"]
+    assert ctx.notes["oom_fallback"] == "cuda->cpu" and ctx.batch_size == 1
+    strict = Fake(cpu_fallback=False)
+    with pytest.raises(OrganSegBenchError, match="ran out of memory on cuda") as err:
+        strict.run_with_fallback(np.zeros((2, 2, 2)), PromptSet(), RunContext(device="cuda", batch_size=1,
+                                                                              cpu_fallback=False))
+    assert "--device cpu" in err.value.hint

@@ -40,6 +40,7 @@ def fast_weights(tmp_path):
     return z
 
 
+@pytest.mark.slow
 def test_totalseg_fast_runs_through_its_own_api(fast_weights, tmp_path):
     img = synthetic.image(ct_volume(shape=(20, 40, 40)), spacing_xyz=(2.0, 2.0, 3.0), origin=(-40, -40, 10))
     seg = registry.create("totalsegmentator", device="cpu", fast=True)
@@ -58,6 +59,7 @@ def test_totalseg_fast_runs_through_its_own_api(fast_weights, tmp_path):
     assert out.is_file()
 
 
+@pytest.mark.slow
 def test_totalseg_roi_subset_and_bad_names(fast_weights, tmp_path):
     from totalsegmentator.map_to_binary import class_map
 
