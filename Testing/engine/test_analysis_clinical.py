@@ -108,6 +108,8 @@ def test_bland_altman_known_numbers() -> None:
     fig = bland_altman_plot([1, 2, 3, 4], [2, 3, 5, 4], title="t", unit="mL")
     ys = sorted(line.get_ydata()[0] for line in fig.axes[0].get_lines())
     assert ys == pytest.approx([1 - 1.96 * sd, 1.0, 1 + 1.96 * sd])
+    same = bland_altman_plot([1, 2, 3], [2, 3, 4])  # every difference 1: one line, no collapsed limits
+    assert [line.get_ydata()[0] for line in same.axes[0].get_lines()] == [1.0]
 
 
 def _cardiac_cohort(lv_pred_scale: float) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -282,8 +282,10 @@ def bland_altman_plot(reference: Sequence[float], test: Sequence[float], title: 
         fig = ax.figure
     ax.scatter((r[ok] + t[ok]) / 2, t[ok] - r[ok], s=14, alpha=0.8)
     u = f" ({unit})" if unit else ""
-    for y, style, lab in ((ba["bias"], "-", "bias"), (ba["loa_lower"], "--", "-1.96 SD"),
-                          (ba["loa_upper"], "--", "+1.96 SD")):
+    lines = [(ba["bias"], "-", "bias")]
+    if math.isfinite(ba["sd"]) and ba["sd"] > 0:  # limits coincide with the bias when every difference is equal
+        lines += [(ba["loa_lower"], "--", "-1.96 SD"), (ba["loa_upper"], "--", "+1.96 SD")]
+    for y, style, lab in lines:
         if math.isfinite(y):
             ax.axhline(y, linestyle=style, color="tab:red" if lab == "bias" else "grey", linewidth=1)
             ax.annotate(f"{lab} {y:.3g}", (1.0, y), xycoords=("axes fraction", "data"), ha="right",
