@@ -4,7 +4,8 @@ Builds two voxel-derived sphere surfaces at native resolution (1 mm voxels; refe
 radius 230 mm shifted 1.5 mm, so errors of 0.5–3.5 mm like a real comparison), ≈10⁶ vertices each, then times
 
 * ``organsegbench.surfaces.distance`` in both directions (search-structure build + queries), methods ``exact``
-  (k = 1 and k = 3 candidate vertices) and ``vertex``;
+  (k = 1 and k = 3 candidate vertices; numba engine when installed, the numpy engine timed on a subsample and
+  extrapolated) and ``vertex``;
 * the seed's approach: for each point, a brute-force nearest neighbour in Python (``min(norm(ref - p))``), timed on a
   seeded random subsample and extrapolated linearly to all points of both directions (stated in the output).
 
@@ -27,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from organsegbench.io.image import Image  # noqa: E402
-from organsegbench.surfaces.distance import SurfaceDistance  # noqa: E402
+from organsegbench.surfaces.distance import SurfaceDistance, _numba_kernel  # noqa: E402
 from organsegbench.surfaces.mesh import surface_from_labelmap  # noqa: E402
 
 
@@ -55,6 +56,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--baseline-points", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--numpy-points", type=int, default=100_000,
+                    help="subsample on which the numpy engine is timed and extrapolated")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
@@ -62,25 +65,58 @@ def main() -> int:
     ref = surface_from_labelmap(Image(ball(n, (c, c, c), 228.0)))
     pred = surface_from_labelmap(Image(ball(n, (c, c, c + 1.5), 230.0)))
     print(f"machine: {platform.processor() or platform.machine()}, cores available: "
-          f"{len(os.sched_getaffinity(0))}, workers used: {args.workers}")
+          f"{len(os.sched_getaffinity(0))}, workers used: {args.workers}, load average at start: "
+          f"{os.getloadavg()[0]:.1f} (the cores are shared; timings scale with it)")
     print(f"reference surface: {ref.n_points:,} vertices, prediction surface: {pred.n_points:,} vertices")
 
-    def both(method: str, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        p2r = SurfaceDistance(ref).signed_distance(pred.points, method=method, k=k, workers=args.workers)
-        r2p = -SurfaceDistance(pred).signed_distance(ref.points, method=method, k=k, workers=args.workers)
+    kernel = _numba_kernel()
+    if kernel is not None:
+        t = time.perf_counter()
+        SurfaceDistance(pred).signed_distance(ref.points[:10], engine="numba")
+        print(f"numba kernel load/compile + search structures of one surface (once per process): "
+              f"{time.perf_counter() - t:.2f} s")
+    else:
+        print("numba not installed: exact distances use the numpy engine")
+
+    def both(method: str, k: int = 1, engine: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+        p2r = SurfaceDistance(ref).signed_distance(pred.points, method=method, k=k, workers=args.workers,
+                                                   engine=engine)
+        r2p = -SurfaceDistance(pred).signed_distance(ref.points, method=method, k=k, workers=args.workers,
+                                                     engine=engine)
         return p2r, r2p
 
-    t_build, _ = timed(lambda: (SurfaceDistance(ref), SurfaceDistance(pred)), args.repeats)
-    print(f"search structures (KD-tree, adjacency, normals) for both surfaces: {t_build:.3f} s")
+    t_tree, _ = timed(lambda: (SurfaceDistance(ref), SurfaceDistance(pred)), args.repeats)
+    tr, tp = SurfaceDistance(ref).tree, SurfaceDistance(pred).tree
+    t_query, _ = timed(lambda: (tr.query(pred.points, workers=args.workers),
+                                tp.query(ref.points, workers=args.workers)), args.repeats)
+    print(f"KD-trees of both surfaces: {t_tree:.3f} s; nearest-vertex queries both directions: {t_query:.3f} s")
     results = {}
-    for label, method, k in [("exact k=1", "exact", 1), ("exact k=3", "exact", 3), ("vertex", "vertex", 1)]:
-        t, (p2r, r2p) = timed(lambda m=method, kk=k: both(m, kk), args.repeats)
+    runs = [("vertex", "vertex", 1, "auto")]
+    if kernel is not None:
+        runs += [("exact k=1 (numba)", "exact", 1, "numba"), ("exact k=3 (numba)", "exact", 3, "numba")]
+    for label, method, k, engine in runs:
+        t, (p2r, r2p) = timed(lambda m=method, kk=k, e=engine: both(m, kk, e), args.repeats)
         results[label] = (t, p2r, r2p)
-        print(f"{label:10s}: both directions {t:.3f} s (median of {args.repeats}); pred->ref mean "
-              f"{p2r.mean():+.3f} mm, |max| {np.abs(p2r).max():.3f} mm; ref->pred mean {r2p.mean():+.3f} mm")
-    e1, e3 = results["exact k=1"], results["exact k=3"]
-    diff = max(np.abs(e1[1] - e3[1]).max(), np.abs(e1[2] - e3[2]).max())
-    print(f"exact k=1 vs k=3: max |difference| {diff:.2e} mm")
+        print(f"{label:18s}: both directions {t:.3f} s (median of {args.repeats}, search structures included); "
+              f"pred->ref mean {p2r.mean():+.3f} mm, |max| {np.abs(p2r).max():.3f} mm; "
+              f"ref->pred mean {r2p.mean():+.3f} mm")
+    # numpy engine: timed on a subsample and extrapolated (it is the fallback without numba)
+    rng_np = np.random.default_rng(args.seed + 1)
+    sub_np = rng_np.choice(pred.n_points, size=min(args.numpy_points, pred.n_points), replace=False)
+    sd_ref = SurfaceDistance(ref)
+    sd_ref.signed_distance(pred.points[:10], engine="numpy", k=3)  # builds the lazy adjacency outside the timing
+    t_np, d_np = timed(lambda: sd_ref.signed_distance(pred.points[sub_np], k=3, workers=args.workers,
+                                                      engine="numpy"), 1)
+    t_np_all = t_np / len(sub_np) * (pred.n_points + ref.n_points)
+    print(f"exact k=3 (numpy)  : {len(sub_np):,} points in {t_np:.3f} s, extrapolated to both directions: "
+          f"{t_np_all:.1f} s")
+    results["exact k=3 (numpy, extrapolated)"] = (t_np_all, None, None)
+    if kernel is not None:
+        same = np.abs(d_np - results["exact k=3 (numba)"][1][sub_np]).max()
+        print(f"numpy vs numba engine on that subsample: max |difference| {same:.1e} mm")
+        e1, e3 = results["exact k=1 (numba)"], results["exact k=3 (numba)"]
+        diff = max(np.abs(e1[1] - e3[1]).max(), np.abs(e1[2] - e3[2]).max())
+        print(f"exact k=1 vs k=3: max |difference| {diff:.2e} mm")
 
     rng = np.random.default_rng(args.seed)
     sub = rng.choice(pred.n_points, size=args.baseline_points, replace=False)
@@ -101,6 +137,7 @@ def main() -> int:
     print(f"(loop vs vertex method on the subsample: max |difference| {check:.2e} mm)")
     for label, (t, _, _) in results.items():
         print(f"speed-up {label}: {total_loop / t:,.0f}x")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     return 0
 
 

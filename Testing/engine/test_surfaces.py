@@ -152,3 +152,15 @@ def test_histograms_share_symmetric_bins():
     assert counts.sum() == em.prediction.n_points
     assert edges[0] == -edges[-1] and np.allclose(np.diff(edges), 0.5)
     np.testing.assert_array_equal(edges, h["ref_to_pred"][1])
+
+
+def test_numba_and_numpy_engines_agree(rng):
+    pytest.importorskip("numba")
+    surf = surface_from_labelmap(_ball(1.0, 10.0, centre=(30.0, 29.0, 31.0)))
+    q = rng.uniform(12.0, 48.0, size=(3000, 3))
+    sd = SurfaceDistance(surf)
+    a = sd.signed_distance(q, engine="numba")
+    assert sd.last_engine == "numba"
+    b = sd.signed_distance(q, engine="numpy")
+    assert sd.last_engine == "numpy"
+    np.testing.assert_allclose(a, b, atol=1e-9)

@@ -1,0 +1,119 @@
+"""Compiled kernel of the exact signed distance (optional: used when numba is installed, ``pip install
+organsegbench[fast]``); :mod:`organsegbench.surfaces.distance` falls back to vectorised numpy otherwise.
+
+Same algorithm as the numpy path: for each query point, every triangle incident to its ``k`` nearest vertices is
+tested with Ericson's closest-point routine; the sign comes from the pseudo-normal of the closest feature.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:  # numba caches compiled code; keep it out of the (possibly read-only) package folder
+    from organsegbench.config import cache_dir
+
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
+except Exception:  # noqa: BLE001 - caching is an optimisation only
+    pass
+
+import numba  # noqa: E402  (raises ImportError when absent: the caller falls back to numpy)
+from numba import njit, prange  # noqa: E402
+
+
+@njit(cache=True, inline="always")
+def _closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
+    """Closest point on triangle abc to p: (x, y, z, region) with region 0 face, 1/2/3 vertex a/b/c,
+    4/5/6 edge ab/ac/bc (Ericson, Real-Time Collision Detection, 5.1.5)."""
+    abx, aby, abz = bx - ax, by - ay, bz - az
+    acx, acy, acz = cx - ax, cy - ay, cz - az
+    apx, apy, apz = px - ax, py - ay, pz - az
+    d1 = abx * apx + aby * apy + abz * apz
+    d2 = acx * apx + acy * apy + acz * apz
+    if d1 <= 0.0 and d2 <= 0.0:
+        return ax, ay, az, 1
+    bpx, bpy, bpz = px - bx, py - by, pz - bz
+    d3 = abx * bpx + aby * bpy + abz * bpz
+    d4 = acx * bpx + acy * bpy + acz * bpz
+    if d3 >= 0.0 and d4 <= d3:
+        return bx, by, bz, 2
+    vc = d1 * d4 - d3 * d2
+    if vc <= 0.0 and d1 >= 0.0 and d3 <= 0.0:
+        v = d1 / (d1 - d3)
+        return ax + v * abx, ay + v * aby, az + v * abz, 4
+    cpx, cpy, cpz = px - cx, py - cy, pz - cz
+    d5 = abx * cpx + aby * cpy + abz * cpz
+    d6 = acx * cpx + acy * cpy + acz * cpz
+    if d6 >= 0.0 and d5 <= d6:
+        return cx, cy, cz, 3
+    vb = d5 * d2 - d1 * d6
+    if vb <= 0.0 and d2 >= 0.0 and d6 <= 0.0:
+        w = d2 / (d2 - d6)
+        return ax + w * acx, ay + w * acy, az + w * acz, 5
+    va = d3 * d6 - d5 * d4
+    if va <= 0.0 and (d4 - d3) >= 0.0 and (d5 - d6) >= 0.0:
+        w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        return bx + w * (cx - bx), by + w * (cy - by), bz + w * (cz - bz), 6
+    denom = 1.0 / (va + vb + vc)
+    v = vb * denom
+    w = vc * denom
+    return ax + abx * v + acx * w, ay + aby * v + acy * w, az + abz * v + acz * w, 0
+
+
+@njit(cache=True, parallel=True)
+def exact_signed_distance(q, nearest, vertex_faces, faces, points, face_normals, vertex_normals):
+    """Signed distances of points ``q`` (n, 3) given their ``nearest`` vertices (n, k)."""
+    n = q.shape[0]
+    out = np.empty(n)
+    for i in prange(n):
+        px, py, pz = q[i, 0], q[i, 1], q[i, 2]
+        best = np.inf
+        bf = -1
+        breg = 0
+        bx = by = bz = 0.0
+        for kk in range(nearest.shape[1]):
+            v = nearest[i, kk]
+            for j in range(vertex_faces.shape[1]):
+                f = vertex_faces[v, j]
+                if f < 0:
+                    break
+                a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+                x, y, z, reg = _closest(px, py, pz, points[a, 0], points[a, 1], points[a, 2], points[b, 0],
+                                        points[b, 1], points[b, 2], points[c, 0], points[c, 1], points[c, 2])
+                d2 = (px - x) ** 2 + (py - y) ** 2 + (pz - z) ** 2
+                if d2 < best:
+                    best, bf, breg, bx, by, bz = d2, f, reg, x, y, z
+        nx, ny, nz = face_normals[bf, 0], face_normals[bf, 1], face_normals[bf, 2]
+        if 1 <= breg <= 3:
+            vert = faces[bf, breg - 1]
+            nx, ny, nz = vertex_normals[vert, 0], vertex_normals[vert, 1], vertex_normals[vert, 2]
+        elif breg >= 4:
+            if breg == 4:
+                e0, e1 = faces[bf, 0], faces[bf, 1]
+            elif breg == 5:
+                e0, e1 = faces[bf, 0], faces[bf, 2]
+            else:
+                e0, e1 = faces[bf, 1], faces[bf, 2]
+            nx = ny = nz = 0.0
+            for j in range(vertex_faces.shape[1]):  # faces sharing the edge: sum of their normals
+                f = vertex_faces[e0, j]
+                if f < 0:
+                    break
+                if faces[f, 0] == e1 or faces[f, 1] == e1 or faces[f, 2] == e1:
+                    nx += face_normals[f, 0]
+                    ny += face_normals[f, 1]
+                    nz += face_normals[f, 2]
+        side = (px - bx) * nx + (py - by) * ny + (pz - bz) * nz
+        d = np.sqrt(best)
+        out[i] = -d if side < 0.0 else d
+    return out
+
+
+def run(q: np.ndarray, nearest: np.ndarray, vertex_faces: np.ndarray, faces: np.ndarray, points: np.ndarray,
+        face_normals: np.ndarray, vertex_normals: np.ndarray, workers: int) -> np.ndarray:
+    """Call the kernel with ``workers`` threads (contiguous inputs)."""
+    numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
+    c = np.ascontiguousarray
+    return exact_signed_distance(c(q, dtype=np.float64), c(nearest, dtype=np.int64), c(vertex_faces),
+                                 c(faces, dtype=np.int64), c(points), c(face_normals), c(vertex_normals))
