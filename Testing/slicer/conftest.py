@@ -1,7 +1,8 @@
 """Headless MRML scene on the PyPI package slicer-core (every test here is skipped when `import slicer` fails).
 
-Builds what the Slicer application would: a vtkMRMLScene, a vtkSlicerApplicationLogic with the default colour
-nodes, the module logics the extension uses registered under their module names, and ``slicer.mrmlScene`` set.
+The scene is built by ``OrganSegBenchLib.headless.create_headless_scene`` as the Slicer application would: a
+vtkMRMLScene, a vtkSlicerApplicationLogic with the default colour nodes, the module logics the extension uses
+registered under their module names, and ``slicer.mrmlScene`` set.
 The module folders are put on ``sys.path`` so that ``import OrganSegBenchLib`` works as inside Slicer.
 """
 
@@ -35,60 +36,15 @@ def pytest_collection_modifyitems(config, items) -> None:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(skip)
 
-#: module name -> logic class (the Slicer module names the app registers them under)
-MODULE_LOGICS = {
-    "Segmentations": "vtkSlicerSegmentationsModuleLogic",
-    "Volumes": "vtkSlicerVolumesLogic",
-    "Markups": "vtkSlicerMarkupsLogic",
-    "Tables": "vtkSlicerTablesLogic",
-    "Models": "vtkSlicerModelsLogic",
-    "Plots": "vtkSlicerPlotsLogic",
-}
-
-
-class _Module:
-    """Stand-in for ``slicer.modules.<name>`` (only ``logic()``), which slicer.util's segment helpers use."""
-
-    def __init__(self, logic) -> None:
-        self._logic = logic
-
-    def logic(self):
-        return self._logic
-
-
-class _Modules:
-    pass
-
 
 @pytest.fixture
 def mrml_scene():
     """A fresh headless scene with application and module logics; ``slicer.mrmlScene`` points at it."""
-    import slicer
-    import vtk
+    from OrganSegBenchLib.headless import create_headless_scene
 
-    scene = slicer.vtkMRMLScene()
-    app_logic = slicer.vtkSlicerApplicationLogic()
-    app_logic.SetMRMLScene(scene)
-    color_logic = slicer.vtkSlicerColorLogic()
-    color_logic.SetMRMLApplicationLogic(app_logic)
-    color_logic.SetMRMLScene(scene)  # adds the default colour tables
-    app_logic.SetColorLogic(color_logic)
-    app_logic.SetSliceLogics(vtk.vtkCollection())
-    app_logic.SetViewLogics(vtk.vtkCollection())
-    modules = _Modules()
-    logics = {}
-    for name, cls_name in MODULE_LOGICS.items():
-        logic = getattr(slicer, cls_name)()
-        logic.SetMRMLApplicationLogic(app_logic)
-        logic.SetMRMLScene(scene)
-        app_logic.SetModuleLogic(name, logic)
-        setattr(modules, name.lower(), _Module(logic))
-        logics[name] = logic
-    old_scene, old_modules = getattr(slicer, "mrmlScene", None), getattr(slicer, "modules", None)
-    slicer.mrmlScene = scene
-    slicer.modules = modules
-    scene.organsegbench_logics = logics  # keep Python references alive for the test's lifetime
-    scene.organsegbench_app_logic = app_logic
+    headless = create_headless_scene()
+    scene = headless.scene
+    scene.organsegbench_app_logic = headless.app_logic  # for offscreen rendering in tests
+    scene.organsegbench_headless = headless  # keep the logics referenced for the test's lifetime
     yield scene
-    scene.Clear(True)
-    slicer.mrmlScene, slicer.modules = old_scene, old_modules
+    headless.close()
