@@ -37,7 +37,7 @@ def test_segment_cli_with_box_and_slices(tmp_path, ct_file, capsys):
     w = save_tiny_sam(tmp_path / "tiny.pth")
     out = tmp_path / "liver.nii.gz"
     rc = main(["segment", str(ct_file), "--model", "sam", "--weights", str(w), "--box", "1,14,10,40,30",
-               "--slices", "0:2", "--name", "liver", "--device", "cpu", "--no-progress", "--out", str(out)])
+               "--slices", "0:2", "--name", "liver", "--window", "50,300", "--device", "cpu", "--no-progress", "--out", str(out)])
     assert rc == 0
     from organsegbench.io import read_image
 
@@ -46,6 +46,7 @@ def test_segment_cli_with_box_and_slices(tmp_path, ct_file, capsys):
     assert [bool(lab.array[k].any()) for k in range(4)] == [True, True, True, False]
     prov = json.loads((tmp_path / "liver.nii.gz.provenance.json").read_text())
     assert prov["labels"] == {"1": "liver"} and prov["notes"]["slice_range"] == [0, 2]
+    assert prov["notes"]["intensity"] == {"kind": "ct_window", "level_hu": 50.0, "width_hu": 300.0}
     assert "liver" in capsys.readouterr().out
 
 
@@ -71,6 +72,9 @@ def test_segment_cli_errors(tmp_path, ct_file, capsys):
     assert "organsegbench weights download sam_vit_b" in capsys.readouterr().err
     assert main(["segment", str(ct_file), "--model", "sam", "--box", "1,2", "--out", str(out)]) == 2
     assert "cannot parse box" in capsys.readouterr().err
+    assert main(["segment", str(ct_file), "--model", "sam", "--box", "1,1,1,5,5", "--window", "40",
+                 "--out", str(out)]) == 2
+    assert "LEVEL,WIDTH" in capsys.readouterr().err
     assert main(["segment", str(ct_file), "--model", "segvol", "--text", ",", "--out", str(out)]) == 2
     assert "empty" in capsys.readouterr().err
     assert not out.exists()

@@ -187,3 +187,18 @@ def test_archive_download_is_unpacked(tmp_path, fake_catalog):
     assert p.is_dir() and (p / "plans.json").is_file()
     assert W.record("task", root=tmp_path / "c")["verified"] is True
     assert not (p.parent / "Dataset999_fake.zip").exists()
+
+
+def test_import_unpacked_folder_needs_consent(tmp_path, fake_catalog):
+    folder = tmp_path / "Dataset999_fake"
+    (folder / "trainer" / "fold_0").mkdir(parents=True)
+    (folder / "trainer" / "plans.json").write_text("{}")
+    with pytest.raises(ChecksumError, match="unpacked folder"):
+        W.import_weights("task", folder, root=tmp_path / "c")
+    p = W.import_weights("task", folder, root=tmp_path / "c", allow_unverified=True)
+    assert (p / "trainer" / "plans.json").is_file()
+    assert W.record("task", root=tmp_path / "c")["verified"] is False
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(OrganSegBenchError, match="no nnU-Net plans.json"):
+        W.import_weights("task", empty, root=tmp_path / "c", allow_unverified=True)

@@ -40,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--batch-size", type=int, default=4, help="slices encoded per batch (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed recorded with the result")
+    p.add_argument("--window", metavar="LEVEL,WIDTH",
+                   help="intensity window for 2D/video models (default: CT 40,400 HU; other images 0.5-99.5 "
+                        "percentiles)")
+    p.add_argument("--modality", choices=["CT", "MR", "PET"], help="modality (default: guessed from intensities)")
     p.add_argument("--fast", action="store_true", help="TotalSegmentator: 3 mm model")
     p.add_argument("--roi-subset", metavar="NAMES", help="TotalSegmentator: only these structures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -91,7 +95,18 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise OrganSegBenchError(f"--slices {args.slices!r} is not K0:K1") from exc
         slice_range = (k0, k1)
-    options = {}
+    options: dict = {}
+    if args.window:
+        try:
+            level, width = (float(v) for v in args.window.split(","))
+        except ValueError as exc:
+            raise OrganSegBenchError(f"--window {args.window!r} is not LEVEL,WIDTH", "for example --window 40,400") \
+                from exc
+        if width <= 0:
+            raise OrganSegBenchError(f"--window width must be > 0; got {width}")
+        options["window"] = (level, width)
+    if args.modality:
+        options["modality"] = args.modality
     if args.fast:
         options["fast"] = True
     if args.roi_subset:

@@ -50,8 +50,10 @@ class SliceSegmenter(BaseSegmenter):
     def _key(self, pixels: np.ndarray) -> str:
         from organsegbench.models.weights import file_sha256
 
-        sha = file_sha256(self.weights_path) if self.weights_path and self.weights_path.is_file() else None
-        return slice_key(pixels, self.capabilities.name, sha, self.recipe)
+        if getattr(self, "_sha_for", None) != self.weights_path:  # hash once per checkpoint, not per slice
+            self._sha = file_sha256(self.weights_path) if self.weights_path and self.weights_path.is_file() else None
+            self._sha_for = self.weights_path
+        return slice_key(pixels, self.capabilities.name, self._sha, self.recipe)
 
     def embeddings(self, volume: np.ndarray, ks: list[int], ctx: RunContext) -> dict[int, Any]:
         """Embeddings of slices ``ks`` (cached ones reused, the rest encoded; the batch halves on OOM)."""

@@ -255,6 +255,8 @@ def import_weights(name: str, file: str | Path, root: Path | None = None,
     """
     e = entry(name)
     src = Path(file).expanduser()
+    if src.is_dir() and e.is_archive:
+        return _import_folder(e, src, root, allow_unverified)
     if not src.is_file():
         raise InputFileError(f"weights file {src} does not exist or is not a file",
                              "give the path of the downloaded checkpoint (.pth/.pt/.zip)")
@@ -290,6 +292,24 @@ def import_weights(name: str, file: str | Path, root: Path | None = None,
     shutil.copyfile(src, tmp)
     tmp.replace(dest)
     _write_record(dest, digest, verified=e.hash_known, source=f"import:{src}")
+    return dest
+
+
+def _import_folder(e: WeightsEntry, src: Path, root: Path | None, allow_unverified: bool) -> Path:
+    """Copy an unpacked model folder (for example from ~/.totalsegmentator); never verifiable by hash."""
+    if not allow_unverified:
+        raise ChecksumError(f"{src} is an unpacked folder, so it cannot be checked against a published sha256",
+                            "repeat with --allow-unverified to accept it (recorded as unverified), or import the "
+                            "release .zip instead")
+    if not any(src.rglob("plans.json")):
+        raise InputFileError(f"{src} holds no nnU-Net plans.json, so it is not a {e.name} model folder",
+                             f"give the folder named {e.file}")
+    dest = cache_path(e.name, root)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, dest)
+    _sidecar(dest).write_text(json.dumps({"sha256": None, "verified": False, "source": f"import-folder:{src}"}))
     return dest
 
 
