@@ -216,8 +216,8 @@ class PromptSet:
 
         p = Path(path)
         if not p.is_file():
-            raise InputFileError(f"prompt file {p} does not exist", "write one with `organsegbench prompts` "
-                                 "or give boxes with --box")
+            raise InputFileError(f"prompt file {p} does not exist",
+                                 "write one with PromptSet.save / prompts_from_mask, or give boxes with --box")
         try:
             data = json.loads(p.read_text())
         except json.JSONDecodeError as exc:
