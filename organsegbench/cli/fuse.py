@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         img, lab = read_mask_file(path, args.vocabulary)
         images.append(img)
         labels.append(lab)
-    generic = all(set(lab.values()) <= {"foreground"} for lab in labels)
+    generic = all(n == "foreground" or n.startswith("label_") for lab in labels for n in lab.values())
     options = {"threshold": args.threshold} if args.method in ("mean", "staple") else {}
     result = fuse(images, args.method, names=names, labels=None if generic else labels, **options)
     out = Path(args.out)

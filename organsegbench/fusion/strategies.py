@@ -47,7 +47,7 @@ def mean_fusion(arrays: list[np.ndarray], threshold: float = 0.5) -> tuple[np.nd
     labs = _foreground_labels(arrays)
     if len(labs) <= 1:
         prob = np.mean([(a > 0).astype(np.float64) for a in arrays], axis=0)
-        return (prob >= threshold).astype(np.uint8) * (labs[0] if labs else 1), prob, {}
+        return np.where(prob >= threshold, labs[0] if labs else 1, 0), prob, {}
     frac = np.stack([np.mean([a == lab for a in arrays], axis=0) for lab in labs])
     best = np.argmax(frac, axis=0)
     top = np.take_along_axis(frac, best[None], axis=0)[0]
@@ -85,7 +85,7 @@ def staple_fusion(arrays: list[np.ndarray], threshold: float = 0.5,
     est = {i: {"staple_sensitivity": float(sens[i]), "staple_specificity": float(spec[i])}
            for i in range(len(arrays))}
     label = (_foreground_labels(arrays) or [1])[0]
-    return (prob >= threshold).astype(np.uint8) * label, prob.astype(np.float64), est
+    return np.where(prob >= threshold, label, 0), prob.astype(np.float64), est
 
 
 @register_method("multilabel_staple", "multi-label STAPLE (Rohlfing 2004, sitk.MultiLabelSTAPLE): per-model "
