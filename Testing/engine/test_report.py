@@ -115,6 +115,13 @@ def test_cardiac_cohort_phenotypes_heart_rate_source_and_bland_altman(tmp_path: 
     html = (tmp_path / "out" / "report.html").read_text()
     _assert_self_contained(html)
     assert "Cardiac phenotypes" in html and "NominalInterval" in html and "LVEF: m vs reference" in html
+    assert "no cardiac phenotypes could be computed" not in html
+    # the same cohort without vocabularies: label_46/label_48 are not ventricles -> the report says why
+    no_vocab = cohort.with_name("novocab.csv")
+    no_vocab.write_text(cohort.read_text().replace("total_v1", ""))
+    evaluate_cohort(no_vocab, tmp_path / "out2", EvalOptions(metrics=("dsc",)), workers=1, progress=False)
+    html2 = (tmp_path / "out2" / "report.html").read_text()
+    assert "no cardiac phenotypes could be computed" in html2 and "heart_ventricle_left" in html2
 
 
 def test_bland_altman_figures_follow_the_given_order_and_limit() -> None:

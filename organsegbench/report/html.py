@@ -38,6 +38,11 @@ def _table(df: pd.DataFrame | None, empty: str = "none", max_rows: int = 400, sc
     return (f"<div class='scroll'>{body}</div>" if scroll else body) + more
 
 
+def esc_list(names: tuple[str, ...] | list[str]) -> str:
+    """``a, b, c`` as escaped HTML code spans."""
+    return ", ".join(f"<code>{html.escape(n)}</code>" for n in names)
+
+
 def _img(uri: str, alt: str) -> str:
     return f"<img src='{uri}' alt='{html.escape(alt)}'>"
 
@@ -79,7 +84,7 @@ def _fairness_section(analyses: dict[str, pd.DataFrame]) -> str:
     return "\n".join(parts)
 
 
-def _clinical_section(table: pd.DataFrame, analyses: dict[str, pd.DataFrame]) -> str:
+def _clinical_section(table: pd.DataFrame, analyses: dict[str, pd.DataFrame], cases: pd.DataFrame) -> str:
     from organsegbench.analysis import volumes_long
 
     parts = ["<h3>Volume error rate |V<sub>ref</sub> − V|/V<sub>ref</sub></h3>",
@@ -96,6 +101,13 @@ def _clinical_section(table: pd.DataFrame, analyses: dict[str, pd.DataFrame]) ->
                                           unit_of={s: "mL" for s in ba["quantity"]}, limit=12, order=order)
         parts.append("<div class='ba'>" + "".join(_img(u, t) for t, u in figs) + "</div>")
     ph = analyses.get("cardiac_phenotypes")
+    if (ph is None or not len(ph)) and {"subject", "phase"} <= set(cases.columns):
+        from organsegbench.analysis.clinical import LV_NAMES, RV_NAMES
+
+        parts.append("<div class='warn'>Cases have <code>subject</code>/<code>phase</code> attributes but no cardiac "
+                     "phenotypes could be computed: they need one ED and one ES case per subject and left/right "
+                     f"ventricular cavity structures named {esc_list(LV_NAMES)} / {esc_list(RV_NAMES)} (give a "
+                     "vocabulary that names them; use <code>--harmonise canonical</code>).</div>")
     if ph is not None and len(ph):
         src = ", ".join(sorted(set(ph["heart_rate_source"].astype(str))))
         parts += ["<h3>Cardiac phenotypes</h3>",
@@ -164,7 +176,7 @@ reference structure is largest; radiological display (anterior up, patient's rig
 <h2>4. Generalisation across structures</h2>
 <p>Standard deviation and interquartile range of the per-structure mean across structures (small = even
 performance across anatomy).</p>{_table(analyses.get('generalisation'))}
-<h2>5. Clinical utility</h2>{_clinical_section(table, analyses)}
+<h2>5. Clinical utility</h2>{_clinical_section(table, analyses, cases)}
 <h2>Provenance</h2><p>Options: <code>{esc(json.dumps(s.get('options', {}), default=str))}</code>; scheduler:
 {esc(str(s.get('scheduler')))}; cohort file: <code>{esc(str(s.get('cohort')))}</code>.</p>
 <pre class='note'>{esc(prov)}</pre>
