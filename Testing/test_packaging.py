@@ -157,3 +157,13 @@ def test_engine_files_are_covered_by_the_cmake_globs() -> None:
     engine = {p.suffix for p in (ROOT / "organsegbench").rglob("*")
               if p.is_file() and "__pycache__" not in p.parts}
     assert engine - globbed == set(), f"engine file types not bundled by CMake: {engine - globbed}"
+
+
+def test_icon_and_screenshot_urls_point_at_files_in_the_repository() -> None:
+    text = (ROOT / "CMakeLists.txt").read_text()
+    urls = re.findall(r'"(https://raw\.githubusercontent\.com/[^"]+)"', text)
+    urls = [u for group in urls for u in group.split()]
+    assert len(urls) >= 4  # icon + three screenshots
+    for url in urls:
+        path = url.split("/main/", 1)[1]
+        assert (ROOT / path).is_file(), f"{url} names {path}, which is not in the repository"

@@ -93,11 +93,12 @@ def render_slice_view(slice_node, size: tuple[int, int] = (400, 400), app_logic=
     return rgb
 
 
-def render_3d_view(view_node, size: tuple[int, int] = (400, 400), app_logic=None,
-                   reset_camera: bool = True) -> np.ndarray:
+def render_3d_view(view_node, size: tuple[int, int] = (400, 400), app_logic=None, reset_camera: bool = True,
+                   azimuth_deg: float = 0.0, elevation_deg: float = 0.0) -> np.ndarray:
     """RGB image of a 3D view: models, segmentations (closed surfaces) and colour legends displayable in it.
 
-    Nodes must exist before the call (the managers are created here and read the scene once).
+    Nodes must exist before the call (the managers are created here and read the scene once). With
+    ``reset_camera`` the camera frames everything, then turns by ``azimuth_deg`` / ``elevation_deg``.
     """
     app_logic = _app_logic(app_logic)
     rw, renderer, interactor = _window(size)
@@ -105,6 +106,11 @@ def render_3d_view(view_node, size: tuple[int, int] = (400, 400), app_logic=None
                       app_logic, renderer, view_node)
     if reset_camera:
         renderer.ResetCamera()
+        camera = renderer.GetActiveCamera()
+        camera.Azimuth(azimuth_deg)
+        camera.Elevation(elevation_deg)
+        camera.OrthogonalizeViewUp()
+        renderer.ResetCameraClippingRange()
     rgb = _grab(rw)
     del group, interactor
     return rgb
