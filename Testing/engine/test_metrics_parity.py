@@ -145,3 +145,17 @@ def test_two_threads_give_identical_results() -> None:
     two = M.evaluate_pair(ref, pred, (1.2, 0.9, 0.9), workers=2)
     assert [(r.label, r.metric) for r in one] == [(r.label, r.metric) for r in two]
     np.testing.assert_array_equal([r.value for r in one], [r.value for r in two])
+
+
+def test_border_touching_masks_match_medpy() -> None:
+    """Masks cut by the volume border: the border voxels are surface voxels (erosion with border value 0)."""
+    shape = (20, 24, 28)
+    sp = (2.0, 0.7, 0.7)
+    ref = synthetic.sphere(shape, (0.0, 8.0, 9.0), 12.0, sp)  # centred on the first slice: cut by the border
+    pred = synthetic.box(shape, (0, 0, 0), (6, 24, 10))  # touches five faces of the volume
+    assert ref[0].any() and pred[:, -1].any()
+    for name in ("hd", "hd95", "assd"):
+        expected = getattr(medpy_binary, name)(pred, ref, sp)
+        assert M.METRICS[name].function(ref, pred, sp) == pytest.approx(expected, rel=1e-12), name
+    sd = surface_distance.compute_surface_distances(ref, pred, sp)
+    assert M.nsd(ref, pred, sp, 1.0) == pytest.approx(surface_distance.compute_surface_dice_at_tolerance(sd, 1.0))
