@@ -2,14 +2,15 @@
 segment's surface, with a diverging colour table, a colour legend (scalar bar), a histogram table + plot, and
 export of the mesh and the tables.
 
-Distances come from the engine (``organsegbench.surfaces``): negative = the prediction boundary lies inside the
+Surfaces, distances and statistics come from the engine (``organsegbench.surfaces.errormap``): negative = the prediction boundary lies inside the
 reference (under-segmentation), positive = outside (over-segmentation).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from OrganSegBenchLib.tables import export_table_csv, table_node_from_rows
 
 logger = logging.getLogger(__name__)
 
-SCALAR_NAME = "SignedDistance_mm"
+SCALAR_NAME = "signed_distance_mm"  # the engine's array name (organsegbench.surfaces.errormap.SIGNED)
 MESH_SUFFIXES = (".vtk", ".vtp", ".ply", ".stl", ".obj")
 
 
@@ -28,12 +29,13 @@ class ErrorMap:
     """Result of :func:`compute_error_map`.
 
     Attributes:
-        model_node: prediction surface with point scalar ``SignedDistance_mm`` (RAS, mm).
+        model_node: prediction surface with point scalar ``signed_distance_mm`` (RAS, mm).
         color_node: the diverging colour table used for the scalars.
         histogram_node: table with ``bin_centre_mm``, ``count`` and ``fraction``.
         chart_node: plot chart of the histogram.
         stats: mean (mm), mean absolute (mm), 95th percentile absolute (mm), max absolute (mm), fraction within
-            ``tolerance_mm``, number of vertices.
+            ``tolerance_mm``, number of vertices (prediction surface to reference).
+        summary: the engine's full summary (``pred_to_ref``, ``ref_to_pred``, ``symmetric``; mm).
     """
 
     model_node: object
@@ -41,6 +43,7 @@ class ErrorMap:
     histogram_node: object
     chart_node: object
     stats: dict[str, float]
+    summary: dict = field(default_factory=dict)
 
 
 def diverging_color_node(name: str = "OrganSegBench signed distance", scene=None):
@@ -75,8 +78,7 @@ def compute_error_map(reference_node, reference_segment_id: str, prediction_node
     Raises:
         EmptyMaskError: either segment is empty.
     """
-    from organsegbench.surfaces.distance import signed_distance
-    from organsegbench.surfaces.mesh import surface_from_labelmap
+    from organsegbench.surfaces.errormap import SIGNED, errormap_from_labelmaps
 
     log = log or logger.info
     ref_name = reference_node.GetSegmentation().GetSegment(reference_segment_id).GetName()
@@ -91,13 +93,11 @@ def compute_error_map(reference_node, reference_segment_id: str, prediction_node
         if tmp is not None:
             slicer.mrmlScene.RemoveNode(tmp.GetDisplayNode())
             slicer.mrmlScene.RemoveNode(tmp)
-    ref_surface = surface_from_labelmap(ref_img, structure=f"reference {ref_name}",
-                                        smoothing_iterations=smoothing_iterations)
-    pred_surface = surface_from_labelmap(pred_img, structure=f"prediction {pred_name}",
-                                         smoothing_iterations=smoothing_iterations)
-    distances = signed_distance(pred_surface.points, ref_surface)
-    pred_surface.point_data[SCALAR_NAME] = distances
-    polydata = pred_surface.to_ras().to_polydata()
+    engine_map = errormap_from_labelmaps(ref_img, pred_img, structure=pred_name,
+                                         smoothing_iterations=smoothing_iterations, tolerance_mm=tolerance_mm)
+    surface = engine_map.prediction
+    distances = np.asarray(surface.point_data[SIGNED], dtype=float)
+    polydata = surface.to_ras().to_polydata()  # carries signed_distance_mm and abs_distance_mm
     polydata.GetPointData().SetActiveScalars(SCALAR_NAME)
 
     scene = slicer.mrmlScene
@@ -114,15 +114,16 @@ def compute_error_map(reference_node, reference_segment_id: str, prediction_node
     display.SetScalarVisibility(True)
     add_scalar_bar(model)
 
-    abs_d = np.abs(distances)
-    stats = {"vertices": float(distances.size), "mean_mm": float(distances.mean()),
-             "mean_abs_mm": float(abs_d.mean()), "p95_abs_mm": float(np.percentile(abs_d, 95)),
-             "max_abs_mm": float(abs_d.max()), "within_tolerance": float((abs_d <= tolerance_mm).mean()),
+    summary = engine_map.summary["pred_to_ref"]
+    stats = {"vertices": float(summary["n_vertices"]), "mean_mm": summary["mean_mm"],
+             "mean_abs_mm": summary["mean_abs_mm"], "p95_abs_mm": summary["p95_abs_mm"],
+             "max_abs_mm": summary["max_abs_mm"], "within_tolerance": summary[f"fraction_within_{tolerance_mm:g}mm"],
              "tolerance_mm": float(tolerance_mm)}
     hist_node, chart = histogram(distances, bins=bins, range_mm=limit, name=f"{pred_name} distance histogram")
+    model.SetAttribute("OrganSegBench.provenance", json.dumps(engine_map.metadata.get("provenance", {}), default=str))
     log(f"{pred_name} vs {ref_name}: mean {stats['mean_mm']:.2f} mm, 95% of |d| <= {stats['p95_abs_mm']:.2f} mm, "
         f"{100 * stats['within_tolerance']:.1f}% within {tolerance_mm} mm")
-    return ErrorMap(model, color, hist_node, chart, stats)
+    return ErrorMap(model, color, hist_node, chart, stats, engine_map.summary)
 
 
 def add_scalar_bar(model_node):

@@ -75,7 +75,7 @@ def test_exports_mesh_and_tables(mrml_scene, tmp_path) -> None:
     assert reader.GetOutput().GetNumberOfPoints() == em.stats["vertices"]
     hist, vertices = export_tables(em, tmp_path, "liver")
     rows = list(csv.DictReader(vertices.open()))
-    assert len(rows) == em.stats["vertices"] and "SignedDistance_mm" in rows[0]
+    assert len(rows) == em.stats["vertices"] and "signed_distance_mm" in rows[0]
     assert len(list(csv.DictReader(hist.open()))) == 40
     with pytest.raises(OrganSegBenchError, match="cannot export a mesh"):
         export_mesh(em.model_node, tmp_path / "err.docx")
