@@ -64,3 +64,17 @@ def test_demo_overlay_png_is_a_real_figure(demo_compare):
         arr = np.asarray(im.convert("RGB"))
     assert w > 800 and h > 300
     assert len(np.unique(arr.reshape(-1, 3), axis=0)) > 50  # CT greys plus coloured contours, not a blank canvas
+
+
+def test_demo_evaluation_stage_agrees_with_the_structure_table(sample_data, tmp_path):
+    import pandas as pd
+
+    from organsegbench.demo import run_demo
+
+    res = run_demo(tmp_path, progress=False, stages=("compare", "evaluate"))
+    table = pd.read_csv(res.files["results_csv"])
+    rows = _rows(res.files["structures_csv"])
+    liver = table[(table.structure == "liver") & (table.metric == "dsc")]
+    assert liver["value"].iloc[0] == pytest.approx(float(rows["liver"]["dsc"]), abs=1e-6)
+    html = res.files["report_html"].read_text()
+    assert "TotalSegmentator --fast vs normal" in html and "<img" in html
