@@ -237,7 +237,8 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Wei
     # ------------------------------------------------------------------------------------------------ segment
     def onApplyButton(self) -> None:
         if self._job is not None:
-            self.cancelBackgroundWork()
+            with slicer.util.tryWithErrorDisplay(_("Could not cancel the run."), waitCursor=True):
+                self.cancelBackgroundWork()
             return
         with slicer.util.tryWithErrorDisplay(_("Could not start the model run."), waitCursor=True):
             p = self._parameterNode
