@@ -74,6 +74,12 @@ class ErrorDistributionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = ErrorDistributionLogic()
+        from OrganSegBenchLib import unsupported_python_message
+
+        if unsupported_python_message():
+            uiWidget.enabled = False
+            slicer.util.errorDisplay(unsupported_python_message())
+            return
 
         self.ui.referenceSegmentSelector.connect("currentSegmentChanged(QString)", self.updateGui)
         self.ui.predictionSegmentSelector.connect("currentSegmentChanged(QString)", self.updateGui)

@@ -90,6 +90,12 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Wei
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = OrganSegBenchLogic()
+        from OrganSegBenchLib import unsupported_python_message
+
+        if unsupported_python_message():
+            uiWidget.enabled = False
+            slicer.util.errorDisplay(unsupported_python_message())
+            return
 
         self._timer = qt.QTimer()
         self._timer.setInterval(self.POLL_MS)

@@ -76,6 +76,12 @@ class SegmentationReviewWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SegmentationReviewLogic()
+        from OrganSegBenchLib import unsupported_python_message
+
+        if unsupported_python_message():
+            uiWidget.enabled = False
+            slicer.util.errorDisplay(unsupported_python_message())
+            return
 
         self.ui.addNodeButton.connect("clicked(bool)", self.onAddNode)
         self.ui.addFilesButton.connect("clicked(bool)", self.onAddFiles)

@@ -65,3 +65,11 @@ def test_torch_goes_through_the_pytorch_extension(monkeypatch) -> None:
     assert dependencies.ensure_torch(lambda m: False, FakePyTorchUtils()) is False and len(calls) == 1
     with pytest.raises(DependencyError, match="PyTorch extension is missing"):
         dependencies.ensure_torch(lambda m: True)
+
+
+def test_old_slicer_python_gets_a_clear_message() -> None:
+    from OrganSegBenchLib import unsupported_python_message
+
+    assert unsupported_python_message((3, 12, 1)) is None
+    msg = unsupported_python_message((3, 9, 10))
+    assert "3.9.10" in msg and "Slicer 5.10" in msg
