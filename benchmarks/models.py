@@ -131,6 +131,47 @@ def bench_model(name: str, device: str, batch: int, n_slices: int, n_decode: int
             "box_to_mask_ms_p95": float(np.percentile(lat, 95)), "peak_gpu_gib": peak}
 
 
+VIDEO = {  # name -> (adapter module:class, config, overrides)
+    "sam2-video(sam2.1_hiera_tiny)": ("sam2:Sam2VideoSegmenter", "configs/sam2.1/sam2.1_hiera_t.yaml", []),
+    "medsam2(512)": ("medsam2:MedSam2Segmenter", "configs/sam2.1/sam2.1_hiera_t.yaml",
+                     ["++model.image_size=512", "++model.memory_attention.layer.self_attention.feat_sizes=[32,32]",
+                      "++model.memory_attention.layer.cross_attention.feat_sizes=[32,32]"]),
+}
+
+
+def bench_video(name: str, device: str, n_frames: int) -> dict:
+    """Key-slice box propagated both ways through ``n_frames`` slices by the video adapter: frames/s."""
+    import importlib
+
+    import torch
+    from sam2.build_sam import build_sam2_video_predictor
+
+    from organsegbench.models.base import RunContext
+    from organsegbench.prompts import Box2D, PromptSet
+
+    target, config, overrides = VIDEO[name]
+    mod, cls = target.split(":")
+    seg = getattr(importlib.import_module(f"organsegbench.models.{mod}"), cls)(device=device)
+    torch.manual_seed(0)
+    seg.predictor = build_sam2_video_predictor(config, None, device=device, hydra_overrides_extra=overrides)
+    seg._loaded_on = seg.device = device
+    vol = np.stack(slices(n_frames))
+    prompts = PromptSet(boxes=[Box2D(n_frames // 2, 120, 150, 260, 330)])
+    seg.predict(vol[:2], PromptSet(boxes=[Box2D(0, 120, 150, 260, 330)]), RunContext(device=device, batch_size=1))
+    sync(device)
+    t0 = time.perf_counter()
+    seg.predict(vol, prompts, RunContext(device=device, batch_size=1))
+    sync(device)
+    dt = time.perf_counter() - t0
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+    del seg
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    return {"model": name, "device": device, "frames": n_frames, "frames_per_s": n_frames / dt,
+            "peak_gpu_gib": peak}
+
+
 def bench_anchor(device: str, n_slices: int) -> float:
     """Official SamPredictor.set_image, one slice at a time (ViT-B, random weights): slices/s."""
     import torch
@@ -158,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slices", type=int, default=None, help="slices to encode (default 64 GPU, 2 CPU)")
     ap.add_argument("--decodes", type=int, default=None, help="box-to-mask repetitions (default 200 GPU, 5 CPU)")
     ap.add_argument("--amp", choices=["bf16"], default=None, help="autocast on CUDA (default fp32, as SamPredictor)")
+    ap.add_argument("--video-frames", type=int, default=None,
+                    help="slices for the video-propagation rows (default 64 GPU, 3 CPU; 0 = skip)")
     ap.add_argument("--small", action="store_true", help="quick run (defaults to on for CPU)")
     ap.add_argument("--out", help="write the results as JSON")
     args = ap.parse_args(argv)
@@ -181,6 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # keep going: one model running out of memory must not hide the others
             rows.append({"model": name, "device": device, "error": f"{type(exc).__name__}: {exc}"})
         print(f"done {name}", file=sys.stderr)
+    frames = args.video_frames if args.video_frames is not None else (3 if small else 64)
+    video_rows = []
+    for name in (VIDEO if frames else []):
+        try:
+            video_rows.append(bench_video(name, device, frames))
+        except Exception as exc:
+            video_rows.append({"model": name, "device": device, "error": f"{type(exc).__name__}: {exc}"})
+        print(f"done {name}", file=sys.stderr)
     hdr = f"{'model':24s} {'batch':>5s} {'slices/s':>9s} {'vs anchor':>9s} {'p50 ms':>8s} {'p95 ms':>8s} {'GiB':>6s}"
     print(f"device {device} ({torch.cuda.get_device_name(0) if device.startswith('cuda') else platform.processor()}),"
           f" torch {torch.__version__}, {n} slices 512x512, {reps} decodes; anchor SamPredictor ViT-B "
@@ -193,8 +244,17 @@ def main(argv: list[str] | None = None) -> int:
         gib = f"{r['peak_gpu_gib']:.1f}" if r["peak_gpu_gib"] is not None else "-"
         print(f"{r['model']:24s} {r['batch']:5d} {r['slices_per_s']:9.2f} {r['slices_per_s'] / anchor:9.2f} "
               f"{r['box_to_mask_ms_p50']:8.1f} {r['box_to_mask_ms_p95']:8.1f} {gib:>6s}")
+    if video_rows:
+        print(f"{'video model':32s} {'frames':>6s} {'frames/s':>9s} {'GiB':>6s}")
+    for r in video_rows:
+        if "error" in r:
+            print(f"{r['model']:32s} ERROR {r['error']}")
+            continue
+        gib = f"{r['peak_gpu_gib']:.1f}" if r["peak_gpu_gib"] is not None else "-"
+        print(f"{r['model']:32s} {r['frames']:6d} {r['frames_per_s']:9.2f} {gib:>6s}")
     if args.out:
         Path(args.out).write_text(json.dumps({"anchor_sampredictor_vit_b_slices_per_s": anchor, "rows": rows,
+                                              "video_rows": video_rows,
                                               "torch": torch.__version__, "device": device}, indent=1))
     return 0
 
