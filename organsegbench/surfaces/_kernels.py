@@ -117,3 +117,61 @@ def run(q: np.ndarray, nearest: np.ndarray, vertex_faces: np.ndarray, faces: np.
     c = np.ascontiguousarray
     return exact_signed_distance(c(q, dtype=np.float64), c(nearest, dtype=np.int64), c(vertex_faces),
                                  c(faces, dtype=np.int64), c(points), c(face_normals), c(vertex_normals))
+
+
+@njit(cache=True)
+def mesh_normals(points, faces):
+    """Unit face normals and angle-weighted unit vertex pseudo-normals (same as the numpy functions)."""
+    m = faces.shape[0]
+    fn = np.zeros((m, 3))
+    vn = np.zeros((points.shape[0], 3))
+    for f in range(m):
+        a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+        e1x, e1y, e1z = points[b, 0] - points[a, 0], points[b, 1] - points[a, 1], points[b, 2] - points[a, 2]
+        e2x, e2y, e2z = points[c, 0] - points[a, 0], points[c, 1] - points[a, 1], points[c, 2] - points[a, 2]
+        nx = e1y * e2z - e1z * e2y
+        ny = e1z * e2x - e1x * e2z
+        nz = e1x * e2y - e1y * e2x
+        norm = np.sqrt(nx * nx + ny * ny + nz * nz)
+        if norm > 0:
+            nx, ny, nz = nx / norm, ny / norm, nz / norm
+        else:
+            nx = ny = nz = 0.0
+        fn[f, 0], fn[f, 1], fn[f, 2] = nx, ny, nz
+        for corner in range(3):
+            v0 = faces[f, corner]
+            v1 = faces[f, (corner + 1) % 3]
+            v2 = faces[f, (corner + 2) % 3]
+            ux, uy, uz = points[v1, 0] - points[v0, 0], points[v1, 1] - points[v0, 1], points[v1, 2] - points[v0, 2]
+            wx, wy, wz = points[v2, 0] - points[v0, 0], points[v2, 1] - points[v0, 1], points[v2, 2] - points[v0, 2]
+            den = max(np.sqrt((ux * ux + uy * uy + uz * uz) * (wx * wx + wy * wy + wz * wz)), 1e-300)
+            cosang = min(1.0, max(-1.0, (ux * wx + uy * wy + uz * wz) / den))
+            ang = np.arccos(cosang)
+            vn[v0, 0] += nx * ang
+            vn[v0, 1] += ny * ang
+            vn[v0, 2] += nz * ang
+    for v in range(vn.shape[0]):
+        norm = np.sqrt(vn[v, 0] ** 2 + vn[v, 1] ** 2 + vn[v, 2] ** 2)
+        if norm > 0:
+            vn[v, 0] /= norm
+            vn[v, 1] /= norm
+            vn[v, 2] /= norm
+    return fn, vn
+
+
+@njit(cache=True)
+def vertex_face_table(faces, n_points):
+    """Faces incident to each vertex, ``(n_points, max valence)``, padded with -1, in increasing face order."""
+    counts = np.zeros(n_points, dtype=np.int64)
+    for f in range(faces.shape[0]):
+        for c in range(3):
+            counts[faces[f, c]] += 1
+    width = max(1, counts.max()) if n_points else 1
+    out = np.full((n_points, width), -1, dtype=np.int64)
+    fill = np.zeros(n_points, dtype=np.int64)
+    for f in range(faces.shape[0]):
+        for c in range(3):
+            v = faces[f, c]
+            out[v, fill[v]] = f
+            fill[v] += 1
+    return out

@@ -152,19 +152,34 @@ class SurfaceDistance:
         self.last_engine: str | None = None
         self.tree = cKDTree(surface.points, leafsize=_LEAFSIZE, balanced_tree=False)
 
-    @cached_property
-    def face_normals(self) -> np.ndarray:
-        """Unit face normals ``(m, 3)``."""
-        return face_normals(self.surface.points, self.surface.faces)
+    def _compiled(self):
+        """The numba kernel module for large meshes (None for small ones or without numba)."""
+        return _numba_kernel() if self.surface.n_faces >= _NUMBA_MIN_WORK else None
 
     @cached_property
+    def _normals(self) -> tuple[np.ndarray, np.ndarray]:
+        kernel = self._compiled()
+        if kernel is not None:
+            return kernel.mesh_normals(self.surface.points, self.surface.faces)
+        return (face_normals(self.surface.points, self.surface.faces),
+                vertex_pseudo_normals(self.surface.points, self.surface.faces))
+
+    @property
+    def face_normals(self) -> np.ndarray:
+        """Unit face normals ``(m, 3)``."""
+        return self._normals[0]
+
+    @property
     def vertex_normals(self) -> np.ndarray:
         """Angle-weighted vertex pseudo-normals ``(n, 3)``."""
-        return vertex_pseudo_normals(self.surface.points, self.surface.faces)
+        return self._normals[1]
 
     @cached_property
     def vertex_faces(self) -> np.ndarray:
         """Faces incident to each vertex, ``(n, max valence)``, padded with -1."""
+        kernel = self._compiled()
+        if kernel is not None:
+            return kernel.vertex_face_table(self.surface.faces, self.surface.n_points)
         flat = self.surface.faces.ravel()
         n = self.surface.n_points
         order = np.argsort(flat, kind="stable")
