@@ -101,15 +101,18 @@ def structure_labelmaps(reference_node, prediction_node, volume_node=None, log: 
             tmp.GetScene().RemoveNode(tmp)
     ref_ids = list(nm.segment_ids["reference"].values())
     pred_ids = list(nm.segment_ids["prediction"].values())
-    ref_arr = np.zeros(ref_img.shape, np.uint16)
-    pred_arr = np.zeros(pred_img.shape, np.uint16)
+    # one lookup table per side: exported label (1-based segment order) -> common structure number (0 = other)
+    ref_lut = np.zeros(len(ref_ids) + 1, np.uint16)
+    pred_lut = np.zeros(len(pred_ids) + 1, np.uint16)
     labels = {}
     for k, structure in enumerate(common, start=1):
         for sid in nm.segments_of(structure, "reference"):
-            ref_arr[ref_img.array == ref_ids.index(sid) + 1] = k
+            ref_lut[ref_ids.index(sid) + 1] = k
         for sid in nm.segments_of(structure, "prediction"):
-            pred_arr[pred_img.array == pred_ids.index(sid) + 1] = k
+            pred_lut[pred_ids.index(sid) + 1] = k
         labels[k] = structure
+    ref_arr = ref_lut[ref_img.array.astype(np.intp)]
+    pred_arr = pred_lut[pred_img.array.astype(np.intp)]
     return ref_img.with_array(ref_arr), pred_img.with_array(pred_arr), labels
 
 
