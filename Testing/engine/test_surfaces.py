@@ -164,3 +164,17 @@ def test_numba_and_numpy_engines_agree(rng):
     b = sd.signed_distance(q, engine="numpy")
     assert sd.last_engine == "numpy"
     np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_compiled_normals_and_adjacency_match_numpy():
+    pytest.importorskip("numba")
+    from organsegbench.surfaces import _kernels
+    from organsegbench.surfaces.distance import face_normals, vertex_pseudo_normals
+
+    surf = surface_from_labelmap(_ball(1.0, 9.0), smoothing_iterations=5)
+    fn, vn = _kernels.mesh_normals(surf.points, surf.faces)
+    np.testing.assert_allclose(fn, face_normals(surf.points, surf.faces), atol=1e-12)
+    np.testing.assert_allclose(vn, vertex_pseudo_normals(surf.points, surf.faces), atol=1e-12)
+    table = _kernels.vertex_face_table(surf.faces, surf.n_points)
+    sd = SurfaceDistance(surf)  # small mesh: the numpy table
+    np.testing.assert_array_equal(np.sort(table, axis=1), np.sort(sd.vertex_faces, axis=1))
