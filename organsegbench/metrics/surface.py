@@ -25,6 +25,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from organsegbench.errors import DependencyError
+from organsegbench.metrics.crops import split_crop
 
 
 @dataclass(frozen=True)
@@ -36,16 +37,15 @@ class Points:
         lin: ``(n,)`` int64 linear indices in the frame of shape ``frame`` (sorted ascending).
         frame: shape used for ``lin`` (the volume shape, or volume shape + 1 for surfel corners).
         area: ``(n,)`` surfel areas in mm² (mm in 2D) for surfels; ``None`` for voxel surfaces.
-        dense: the points as a boolean array (their bounding region), or ``None``.
-        origin: global index of ``dense[0, 0, 0]``.
+        pieces: the points as boolean arrays with the global index of their ``[0, 0, 0]`` (one per piece of
+            :func:`.crops.split_crop`), for the offset probe.
     """
 
     idx: np.ndarray
     lin: np.ndarray
     frame: tuple[int, ...]
     area: np.ndarray | None = None
-    dense: np.ndarray | None = None
-    origin: tuple[int, ...] | None = None
+    pieces: tuple[tuple[np.ndarray, tuple[int, ...]], ...] = ()
 
     def __len__(self) -> int:
         return len(self.lin)
@@ -76,12 +76,28 @@ def _points(local: np.ndarray, offset: tuple[int, ...], frame: tuple[int, ...]) 
     return idx, lin
 
 
+def _merge(parts: list[Points]) -> Points:
+    """One :class:`Points` from the points of disjoint pieces (linear indices sorted again)."""
+    if len(parts) == 1:
+        return parts[0]
+    lin = np.concatenate([p.lin for p in parts])
+    order = np.argsort(lin, kind="stable")
+    area = None if parts[0].area is None else np.concatenate([p.area for p in parts])[order]
+    return Points(np.concatenate([p.idx for p in parts])[order], lin[order], parts[0].frame, area,
+                  tuple(pc for p in parts for pc in p.pieces))
+
+
 def voxel_surface(crop: np.ndarray, offset: tuple[int, ...], shape: tuple[int, ...]) -> Points:
     """medpy's surface of a boolean mask given as its bounding-box ``crop`` at ``offset`` in a volume of ``shape``.
 
     ``crop`` must contain every foreground voxel of the mask (its bounding box or larger): the erosion is done on
-    the crop padded with background, which is identical to eroding the whole volume with border value 0.
+    the crop padded with background, which is identical to eroding the whole volume with border value 0. Far
+    apart groups of foreground are processed in separate pieces (:func:`.crops.split_crop`).
     """
+    return _merge([_voxel_surface(c, o, shape) for c, o in split_crop(crop, offset)])
+
+
+def _voxel_surface(crop: np.ndarray, offset: tuple[int, ...], shape: tuple[int, ...]) -> Points:
     padded = np.pad(crop, 1)
     core = [slice(1, n + 1) for n in crop.shape]
     interior = crop.copy()
@@ -92,7 +108,7 @@ def voxel_surface(crop: np.ndarray, offset: tuple[int, ...], shape: tuple[int, .
             np.logical_and(interior, padded[tuple(sl)], out=interior)
     np.logical_xor(crop, interior, out=interior)  # interior is a subset of crop: xor = crop minus interior
     idx, lin = _points(interior, offset, shape)
-    return Points(idx, lin, tuple(shape), None, interior, tuple(offset))
+    return Points(idx, lin, tuple(shape), None, ((interior, tuple(offset)),))
 
 
 @functools.lru_cache(maxsize=64)
@@ -118,6 +134,10 @@ def surfels(crop: np.ndarray, offset: tuple[int, ...], shape: tuple[int, ...], s
     the surface-distance package's encoding (``ENCODE_NEIGHBOURHOOD_3D_KERNEL``). Voxels outside the volume are
     background, as in that package.
     """
+    return _merge([_surfels(c, o, shape, spacing) for c, o in split_crop(crop, offset)])
+
+
+def _surfels(crop: np.ndarray, offset: tuple[int, ...], shape: tuple[int, ...], spacing: np.ndarray) -> Points:
     nd = crop.ndim
     code = np.pad(crop, 1).view(np.uint8)
     # separable encoding: along each axis (last first) combine the two neighbours as (low-index << w) | high-index,
@@ -134,7 +154,7 @@ def surfels(crop: np.ndarray, offset: tuple[int, ...], shape: tuple[int, ...], s
     frame = tuple(n + 1 for n in shape)
     idx, lin = _points(border, offset, frame)
     area = _surfel_table(tuple(float(s) for s in spacing))[code[border]]
-    return Points(idx, lin, frame, area, border, tuple(o for o in offset))
+    return Points(idx, lin, frame, area, ((border, tuple(offset)),))
 
 
 def _edt_length(offsets: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -214,28 +234,30 @@ class Target:
         """
         pts = self.points
         off, reach = _ball_offsets(radius_mm, self.spacing)
-        if pts.dense is None or len(off) > MAX_PROBE_OFFSETS:
+        if not pts.pieces or len(off) > MAX_PROBE_OFFSETS:
             return None
         lengths = _edt_length(off, self.spacing)
-        dense = np.pad(pts.dense, [(2 * r, 2 * r) for r in reach])
-        local = src.idx - (np.asarray(pts.origin) - 2 * reach)
-        # points farther than `reach` voxels (along an axis) from the dense box cannot be within the radius
-        ok = np.all((local >= reach) & (local < np.asarray(dense.shape) - reach), axis=1)
         resolved = np.zeros(len(src), dtype=bool)
         dist = np.full(len(src), np.inf)
-        cand = np.flatnonzero(ok)
-        lin = np.ravel_multi_index(tuple(local[cand].T), dense.shape)
-        flat = dense.ravel()
-        steps = off @ np.asarray([int(np.prod(dense.shape[ax + 1:])) for ax in range(dense.ndim)])
-        for step, length in zip(steps, lengths, strict=True):
-            hit = flat[lin + step]
-            if hit.any():
-                resolved[cand[hit]] = True
-                dist[cand[hit]] = length
-                miss = ~hit
-                cand, lin = cand[miss], lin[miss]
+        for piece, origin in pts.pieces:  # the first hit in a piece is its nearest point; keep the nearest piece
+            dense = np.pad(piece, [(2 * r, 2 * r) for r in reach])
+            local = src.idx - (np.asarray(origin) - 2 * reach)
+            # points farther than `reach` voxels (along an axis) from the piece cannot be within the radius
+            ok = np.all((local >= reach) & (local < np.asarray(dense.shape) - reach), axis=1)
+            cand = np.flatnonzero(ok)
+            lin = np.ravel_multi_index(tuple(local[cand].T), dense.shape)
+            flat = dense.ravel()
+            steps = off @ np.asarray([int(np.prod(dense.shape[ax + 1:])) for ax in range(dense.ndim)])
+            for step, length in zip(steps, lengths, strict=True):
                 if cand.size == 0:
                     break
+                hit = flat[lin + step]
+                if hit.any():
+                    found = cand[hit]
+                    resolved[found] = True
+                    dist[found] = np.minimum(dist[found], length)
+                    miss = ~hit
+                    cand, lin = cand[miss], lin[miss]
         return resolved, dist
 
     def within(self, src: Points, tolerance_mm: float) -> np.ndarray:
