@@ -108,7 +108,8 @@ def test_top_level_cmake_adds_each_module_once() -> None:
     assert sorted(subdirs) == module_dirs == sorted(MODULES)
     for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY \"Segmentation\"", "EXTENSION_CONTRIBUTORS",
                 "EXTENSION_DESCRIPTION", "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS \"PyTorch\"",
-                "Slicer_EXTENSION_GENERATE_CONFIG", "Slicer_EXTENSION_CPACK", "organsegbench/*.py"):
+                "Slicer_EXTENSION_GENERATE_CONFIG", "Slicer_EXTENSION_CPACK", "organsegbench/*.py",
+                "ctkMacroCompilePythonScript(\n  TARGET_NAME OrganSegBenchEngine"):
         assert key in text, f"top-level CMakeLists.txt lacks {key}"
     icon_url = re.search(r'EXTENSION_ICONURL "([^"]+)"', text).group(1)
     assert icon_url.endswith("Resources/Icons/OrganSegBench.png")
