@@ -10,10 +10,12 @@ Two surfaces are used, because the two reference implementations define them dif
   (length in mm in 2D) of the marching-cubes surface inside that neighbourhood, from the package's lookup table.
 
 Distances are not read from a dense distance transform of the bounding box (float64, slow, and huge when a far
-false-positive island stretches the box) but from a k-d tree over the other surface's points
-(:class:`scipy.spatial.cKDTree`). The nearest point found is exact (no approximation), and the returned distance
-is recomputed from the integer index difference exactly as :func:`scipy.ndimage.distance_transform_edt`
-computes it (``sqrt(sum(((i_near - i) * spacing)**2))``), so values equal medpy's to rounding.
+false-positive island stretches the box) but found point by point, exactly: near points by probing integer voxel
+offsets in order of length in a dense boolean copy of the other surface (the first hit is the nearest point), the
+rest with a k-d tree over the other surface's points (:class:`scipy.spatial.cKDTree`, no approximation). The
+returned distance is computed from the integer index difference exactly as
+:func:`scipy.ndimage.distance_transform_edt` computes it (``sqrt(sum(((i_near - i) * spacing)**2))``), so values
+equal medpy's and surface-distance's to rounding.
 """
 
 from __future__ import annotations
