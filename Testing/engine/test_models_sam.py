@@ -259,3 +259,27 @@ def test_medsam_matches_published_recipe(sam_file, ct):
     assert not np.array_equal(sam_res.labelmap.array, res.labelmap.array)
     with pytest.raises(OrganSegBenchError, match="does not take point"):
         seg.segment(ct, PromptSet(points=[Point2D(1, 3, 3)]))
+
+
+def test_roi_crop_runs_on_the_crop_and_pastes_back(sam_file, ct, tmp_path):
+    from organsegbench.models.crop import crop_image
+
+    seg = registry.create("sam", weights=sam_file, device="cpu")
+    roi = Box3D(1, 2, 4, 40, 6, 50)  # k 1..2, y 4..40, x 6..50
+    box = Box2D(2, 10, 8, 30, 30, name="liver")
+    out = tmp_path / "roi.nii.gz"
+    res = seg.segment(ct, PromptSet(boxes=[box]), roi=roi, out=out)
+    assert res.labelmap.shape == ct.shape and out.is_file()
+    sub = crop_image(ct, (1, 4, 6), (3, 41, 51))
+    assert np.allclose(sub.origin, (6 * 0.8, 4 * 0.8, 1 * 2.5))
+    direct = seg.segment(sub, PromptSet(boxes=[Box2D(1, 4, 4, 24, 26, name="liver")]))
+    np.testing.assert_array_equal(res.labelmap.array[1:3, 4:41, 6:51], direct.labelmap.array)
+    outside = res.labelmap.array.copy()
+    outside[1:3, 4:41, 6:51] = 0
+    assert not outside.any() and res.labelmap.array.any()
+    assert res.provenance["roi"] == {"lo_zyx": [1, 4, 6], "hi_zyx_exclusive": [3, 41, 51]}
+    assert res.provenance["prompts"]["boxes"][0]["x0"] == 10  # recorded in input indices
+    with pytest.raises(OrganSegBenchError, match="lies outside the image"):
+        seg.segment(ct, PromptSet(boxes=[box]), roi=Box3D(9, 12, 0, 5, 0, 5))
+    with pytest.raises(OrganSegBenchError, match="wholly outside"):
+        seg.segment(ct, PromptSet(boxes=[Box2D(1, 55, 42, 60, 45)]), roi=roi)

@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prompts", metavar="FILE", help="prompt file (JSON, see organsegbench.prompts)")
     p.add_argument("--text", metavar="NAMES", help="comma-separated structure names for text-prompted models")
     p.add_argument("--slices", metavar="K0:K1", help="slice range for 3D output of a 2D model")
+    p.add_argument("--roi", metavar="K0:K1,X0,Y0,X1,Y1",
+                   help="run the model on this crop only (voxel indices, inclusive); zero outside")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--batch-size", type=int, default=4, help="slices encoded per batch (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed recorded with the result")
@@ -126,9 +128,16 @@ def run(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
+    roi = None
+    if args.roi:
+        from organsegbench.prompts import Box3D, parse_box_arg
+
+        roi = parse_box_arg(args.roi)
+        if not isinstance(roi, Box3D):
+            raise OrganSegBenchError(f"--roi {args.roi!r} needs a slice range", "use K0:K1,X0,Y0,X1,Y1")
     try:
         result = model.segment(image, prompts, output=output, slice_range=slice_range, out=Path(args.out),
-                               progress=progress)
+                               progress=progress, roi=roi)
     finally:
         if bar is not None:
             bar.close()

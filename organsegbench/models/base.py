@@ -22,7 +22,7 @@ from organsegbench.errors import DependencyError, OrganSegBenchError
 from organsegbench.io.image import Image
 from organsegbench.models.frame import Frame
 from organsegbench.models.protocol import CancelToken, Capabilities, ModelResult, RunCancelled
-from organsegbench.prompts import PromptSet, box_is_clipped, clip_box
+from organsegbench.prompts import Box3D, PromptSet, box_is_clipped, clip_box
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +229,18 @@ class BaseSegmenter:
     # ------------------------------------------------------------------------------------------- run
     def segment(self, image: Image, prompts: PromptSet | None = None, *, output: str = "prompted",
                 slice_range: tuple[int, int] | None = None, out: str | Path | None = None,
-                cancel: CancelToken | None = None,
-                progress: Callable[[int, int], None] | None = None) -> ModelResult:
-        """Segment ``image``; prompts are in its array-index frame. See the module docstring for the steps."""
+                cancel: CancelToken | None = None, progress: Callable[[int, int], None] | None = None,
+                roi: Box3D | None = None) -> ModelResult:
+        """Segment ``image``; prompts are in its array-index frame. See the module docstring for the steps.
+
+        ``roi`` (a 3D box in input voxel indices) runs the model on that crop only; outside it the result is 0.
+        """
+        if roi is not None:
+            from organsegbench.models.crop import segment_roi
+
+            self.check_prompts(prompts or PromptSet(), output, slice_range)
+            return segment_roi(self, image, prompts, roi, output=output, slice_range=slice_range, out=out,
+                               cancel=cancel, progress=progress)
         prompts = self.check_prompts(prompts or PromptSet(), output, slice_range)
         frame = Frame.from_direction(image.direction, image.shape) if self.reorient else Frame.identity(image.shape)
         volume = frame.to_model(image.array)

@@ -118,7 +118,8 @@ class Segmenter(Protocol):
 
     def segment(self, image: Image, prompts: PromptSet | None = None, *, output: str = "prompted",
                 slice_range: tuple[int, int] | None = None, out: str | Path | None = None,
-                cancel: CancelToken | None = None,
-                progress: Callable[[int, int], None] | None = None) -> ModelResult:
-        """Segment ``image`` (prompts in its array-index frame) and return a label map on its grid."""
+                cancel: CancelToken | None = None, progress: Callable[[int, int], None] | None = None,
+                roi: Any = None) -> ModelResult:
+        """Segment ``image`` (prompts in its array-index frame) and return a label map on its grid;
+        ``roi`` (a :class:`~organsegbench.prompts.Box3D`) restricts the run to that crop."""
         ...
