@@ -116,3 +116,16 @@ def test_fuse_cli_writes_label_map_and_report(tmp_path, capsys):
     assert set(report["per_model"]) == {"m0", "m1", "m2"}
     assert main(["fuse", str(paths[0]), "--out", str(out)]) == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_fuse_cli_single_structure_gives_binary_staple(tmp_path):
+    paths = [_write(tmp_path / f"s{i}.nii.gz", (5, (20, 24, 28 + d), 9.0), (1, (20, 24, 8), 4.0))
+             for i, d in enumerate((0, 1, 2))]
+    out = tmp_path / "liver.nii.gz"
+    assert main(["fuse", *map(str, paths), "--structure", "liver", "--vocabulary", "total", "--method", "staple",
+                 "--out", str(out)]) == 0
+    fused = read_image(out)
+    assert set(np.unique(fused.array)) == {0, 1}
+    report = json.loads(out.with_name("liver.nii.gz.json").read_text())
+    assert report["labels"] == {"1": "liver"}
+    assert all(isinstance(s["staple_sensitivity"], float) for s in report["per_model"].values())

@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="mean/STAPLE: keep voxels whose consensus probability is >= this (default 0.5)")
     p.add_argument("--names", help="comma-separated model names (default: file names)")
     p.add_argument("--vocabulary", help="vocabulary naming the label values of files without names (e.g. total)")
+    p.add_argument("--structure", help="fuse only this structure (binary masks; binary STAPLE gives one "
+                                       "sensitivity/specificity per model)")
     p.set_defaults(func=run)
 
 
@@ -82,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
         names = [f"{i + 1}_{n}" for i, n in enumerate(names)]
     images, labels = [], []
     for path in args.pred:
-        img, lab = read_mask_file(path, args.vocabulary)
+        img, lab = read_mask_file(path, args.vocabulary, args.structure)
+        if args.structure:
+            from organsegbench.surfaces.inputs import select_label
+
+            value = select_label(lab, args.structure, str(path))
+            img, lab = img.with_array((img.array == value).astype(np.uint8)), {1: args.structure}
         images.append(img)
         labels.append(lab)
     generic = all(n == "foreground" or n.startswith("label_") for lab in labels for n in lab.values())
