@@ -129,3 +129,11 @@ def test_fuse_cli_single_structure_gives_binary_staple(tmp_path):
     report = json.loads(out.with_name("liver.nii.gz.json").read_text())
     assert report["labels"] == {"1": "liver"}
     assert all(isinstance(s["staple_sensitivity"], float) for s in report["per_model"].values())
+
+
+def test_unnamed_labels_ask_for_a_vocabulary(tmp_path, capsys):
+    ref = _write(tmp_path / "ref.nii.gz", (5, (20, 24, 28), 10.0), (1, (20, 24, 8), 4.0))
+    assert main(["errormap", "--ref", str(ref), "--pred", str(ref), "--structure", "liver",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "carry no names" in err and "--vocabulary" in err

@@ -90,4 +90,10 @@ def select_label(names: dict[int, str], structure: str | None, source: str) -> i
     for value, name in names.items():
         if _canon(name) == wanted:
             return value
+    if names and all(n.startswith("label_") for n in names.values()):
+        from organsegbench.errors import UnknownNameError
+
+        raise UnknownNameError(
+            f"structure {structure!r} cannot be found in {source}: its labels {sorted(names)} carry no names",
+            hint="name them with --vocabulary (e.g. --vocabulary total for TotalSegmentator outputs)")
     raise unknown_name("structure", structure, sorted(set(names.values())))
