@@ -178,3 +178,15 @@ def test_compiled_normals_and_adjacency_match_numpy():
     table = _kernels.vertex_face_table(surf.faces, surf.n_points)
     sd = SurfaceDistance(surf)  # small mesh: the numpy table
     np.testing.assert_array_equal(np.sort(table, axis=1), np.sort(sd.vertex_faces, axis=1))
+
+
+def test_decimated_meshes_still_get_exact_distances():
+    from vtkmodules.vtkFiltersCore import vtkImplicitPolyDataDistance
+
+    em = errormap_from_labelmaps(_ball(1.0, 10.0), _ball(1.0, 12.0, centre=(30.0, 30.0, 31.5)),
+                                 smoothing_iterations=15, decimation=0.5)
+    assert em.metadata["candidate_vertices_k"] > 3
+    f = vtkImplicitPolyDataDistance()
+    f.SetInput(em.reference.to_polydata())
+    vtk_d = np.array([f.EvaluateFunction(*p) for p in em.prediction.points])
+    np.testing.assert_allclose(em.pred_to_ref, vtk_d, atol=1e-6)
