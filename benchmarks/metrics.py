@@ -274,8 +274,10 @@ def main() -> int:
         print(f"  ours, all repetitions (s): {', '.join(f'{t:.3f}' for t in ours['all_seconds'])}; workers=2: "
               f"{', '.join(f'{t:.3f}' for t in ours2['all_seconds'])}")
         if medpy:
-            print(f"  ratio medpy/ours: time {medpy['seconds'] / ours['seconds']:.0f}x, "
-                  f"peak memory {medpy['peak_mb'] / max(ours['peak_mb'], 1):.0f}x")
+            print(f"  ratio medpy/ours: time {medpy['seconds'] / ours['seconds']:.0f}x (workers={args.workers}), "
+                  f"{medpy['seconds'] / ours2['seconds']:.0f}x (workers=2); CPU time "
+                  f"{medpy['cpu_seconds'] / ours['cpu_seconds']:.0f}x; peak memory "
+                  f"{medpy['peak_mb'] / max(ours['peak_mb'], 1):.0f}x")
             for k in ("hd", "hd95", "assd"):
                 rel = _rel(ours["values"][k], medpy["values"][k])
                 print(f"  {k:5s} ours {ours['values'][k]:.9f} mm  medpy {medpy['values'][k]:.9f} mm  "
