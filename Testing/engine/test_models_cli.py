@@ -118,3 +118,10 @@ def test_registry_lists_every_adapter_with_capabilities():
         assert caps.name == name and caps.dims in ("2d", "3d") and caps.prompt_kinds
         assert caps.code_licence and caps.weights_licence
     assert np.all([registry.capabilities(n).dims == "2d" for n in ("sam", "medsam", "sam2")])
+
+
+def test_every_adapter_satisfies_the_segmenter_protocol():
+    from organsegbench.models.protocol import Segmenter
+
+    for name in registry.names():
+        assert isinstance(registry.create(name, device="cpu"), Segmenter), name

@@ -179,7 +179,8 @@ class Sam2VideoSegmenter(_Sam2ConfigMixin, BaseSegmenter):
         n = volume.shape[0]
         out = np.zeros(volume.shape, dtype=np.uint16)
         with torch.inference_mode(), _in_memory_frames(volume):
-            state = self.predictor.init_state(video_path="<in-memory volume>", offload_video_to_cpu=True)
+            state = self.predictor.init_state(video_path="<in-memory volume>", offload_video_to_cpu=True,
+                                              offload_state_to_cpu=bool(self.options.get("offload_state_to_cpu")))
             for k in prompts.slices():
                 boxes, points = prompts.for_slice(k)
                 for lab in sorted({b.label for b in boxes} | {p.label for p in points}):
