@@ -78,3 +78,21 @@ def test_demo_evaluation_stage_agrees_with_the_structure_table(sample_data, tmp_
     assert liver["value"].iloc[0] == pytest.approx(float(rows["liver"]["dsc"]), abs=1e-6)
     html = res.files["report_html"].read_text()
     assert "TotalSegmentator --fast vs normal" in html and "<img" in html
+
+
+def test_demo_errormap_and_consensus_stage(sample_data, tmp_path):
+    import json
+
+    from organsegbench.demo import run_demo
+
+    res = run_demo(tmp_path, progress=False, stages=("errormap",))
+    summary = json.loads(res.files["errormap_summary"].read_text())
+    assert summary["files"] and res.files["errormap_prediction_png"].stat().st_size > 10_000
+    normal = sitk.GetArrayFromImage(sitk.ReadImage(str(sample_data.path("abdomen_ct", "seg_normal")))) == 5
+    fast = sitk.GetArrayFromImage(sitk.ReadImage(str(sample_data.path("abdomen_ct", "seg_fast")))) == 5
+    consensus = sitk.GetArrayFromImage(sitk.ReadImage(str(res.files["consensus_staple"]))) > 0
+    # the consensus keeps what both agree on and stays within what either one marks
+    assert np.all(consensus[normal & fast]) and not np.any(consensus[~normal & ~fast])
+    report = json.loads(res.files["consensus_staple"].with_suffix("").with_suffix(".json").read_text())
+    assert set(report["per_model"]) == {"normal", "fast"}
+    assert 0.9 < report["per_model"]["fast"]["staple_sensitivity"] <= 1.0
