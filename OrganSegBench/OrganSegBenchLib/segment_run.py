@@ -69,7 +69,8 @@ class SegmentJob:
         self.output = self.work_dir / "result.nii.gz"
 
     def command(self) -> list[str]:
-        """Write the input volume (and prompt file) into the work folder; return the child's command line."""
+        """Write the input volume (and prompt file) into the work folder; return the child's command line, the
+        project CLI ``python -m organsegbench segment`` (the same run as on the command line)."""
         from organsegbench.io import write_image
         from organsegbench.runner import python_executable
 
@@ -77,22 +78,23 @@ class SegmentJob:
         image = image_from_volume_node(r.volume_node)
         input_path = self.work_dir / "input.nii.gz"
         write_image(image, input_path)
-        cmd = [self.python or python_executable(), "-m", "organsegbench.jobs", "segment", "--model", r.model,
-               "--input", str(input_path), "--output", str(self.output), "--mode", r.mode]
+        cmd = [self.python or python_executable(), "-m", "organsegbench", "segment", str(input_path),
+               "--model", r.model, "--out", str(self.output)]
         if r.prompt == "box":
-            from OrganSegBenchLib.prompts import roi_prompt_set
+            from OrganSegBenchLib.prompts import roi_prompt_set, roi_to_voxel_box
 
-            prompts = roi_prompt_set(r.roi_node, r.volume_node, label=1, name=r.structure or "object",
-                                     per_slice=r.mode == "prompted")
+            prompts = roi_prompt_set(r.roi_node, r.volume_node, label=1, name=r.structure or "object")
             if prompts.protocol.get("clipped"):
                 self.log(f"ROI {r.roi_node.GetName()!r} extends beyond the volume; the box was clipped to it")
             prompt_path = self.work_dir / "prompts.json"
             prompts.save(prompt_path)
-            cmd += ["--prompts", str(prompt_path)]
+            cmd += ["--prompts", str(prompt_path), "--name", r.structure or "object"]
+            if r.mode == "volume":
+                k0, k1 = roi_to_voxel_box(r.roi_node, r.volume_node).k
+                cmd += ["--slices", f"{k0}:{k1}"]
         elif r.prompt == "text":
-            for t in r.text:
-                if t.strip():
-                    cmd += ["--text", t.strip()]
+            names = [t.strip() for t in r.text if t.strip()]
+            cmd += ["--text", ",".join(names)]
         if r.weights:
             cmd += ["--weights", r.weights]
         if r.device:

@@ -44,7 +44,7 @@ def download_process(name: str, allow_unverified: bool = False, python: str | No
     resumes next time)."""
     from organsegbench.runner import BackgroundProcess, python_executable
 
-    cmd = [python or python_executable(), "-m", "organsegbench.jobs", "weights-download", name]
+    cmd = [python or python_executable(), "-m", "organsegbench", "weights", "download", name]
     if allow_unverified:
         cmd.append("--allow-unverified")
     return BackgroundProcess(cmd)

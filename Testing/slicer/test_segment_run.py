@@ -1,7 +1,7 @@
 """Segment tab logic on slicer-core: ROI prompt -> background model run -> segments; cancel; failures.
 
-The model is a stand-in adapter injected into the real job entry point (``organsegbench.jobs.main``) so the
-whole path (input file, prompt file, child process, output file, import with terminology) runs without torch.
+The model is a stand-in adapter injected into the project CLI (``organsegbench segment``) so the whole path
+(input file, prompt file, child process, progress bar, output file, import with terminology) runs without torch.
 """
 
 from __future__ import annotations
@@ -19,24 +19,29 @@ from organsegbench.errors import OrganSegBenchError
 FAKE_MODEL = textwrap.dedent("""
     import sys, time
     import numpy as np
-    from organsegbench import jobs
+    from organsegbench import cli
     from organsegbench.models import registry
     from organsegbench.models.protocol import ModelResult
 
     class BoxFiller:
-        def segment(self, image, prompts, output="prompted", progress=None, **kw):
-            out = np.zeros(image.shape, np.uint8)
-            for b in prompts.boxes:
-                out[b.slice, int(b.y0):int(b.y1) + 1, int(b.x0):int(b.x1) + 1] = 1
-                progress(b.slice, image.shape[0])
+        def __init__(self, **kwargs):
+            pass
+
+        def segment(self, image, prompts, output="prompted", slice_range=None, out=None, progress=None, **kw):
+            out_arr = np.zeros(image.shape, np.uint8)
+            for i, b in enumerate(prompts.boxes):
+                out_arr[b.slice, int(b.y0):int(b.y1) + 1, int(b.x0):int(b.x1) + 1] = 1
+                progress(i + 1, len(prompts.boxes))
             if MODE == "hang":
                 print("HANGING", flush=True)
                 time.sleep(600)
-            return ModelResult(image.with_array(out), {1: "liver"}, {"model": "box-filler"})
+            result = ModelResult(image.with_array(out_arr), {1: "liver"}, {"model": "box-filler"})
+            result.write(out)
+            return result
 
     MODE = sys.argv[1]
-    registry.create = lambda name, **kw: BoxFiller()
-    sys.exit(jobs.main(sys.argv[2:]))
+    registry.get = lambda name: BoxFiller
+    sys.exit(cli.main(sys.argv[2:]))
 """)
 
 
@@ -65,7 +70,7 @@ def test_box_prompt_run_imports_named_coded_segment(mrml_scene, tmp_path) -> Non
     log: list[str] = []
     job = _job(vol, roi, tmp_path, log.append)
     cmd = job.command()
-    assert cmd[1:4] == ["-m", "organsegbench.jobs", "segment"] and "--prompts" in cmd
+    assert cmd[1:4] == ["-m", "organsegbench", "segment"] and "--prompts" in cmd and "--slices" not in cmd
     seg_node = job.run_blocking(command=[sys.executable, "-c", FAKE_MODEL, "ok", *cmd[3:]], timeout_s=120)
     infos = segments.segment_infos(seg_node)
     assert [i["name"] for i in infos] == ["liver"]
@@ -85,7 +90,7 @@ def test_cancel_during_a_run_kills_it_and_reports(mrml_scene, tmp_path) -> None:
     proc = job.start(command=[sys.executable, "-c", FAKE_MODEL, "hang", *cmd[3:]])
     lines: list[str] = []
     deadline = time.monotonic() + 120
-    while "HANGING" not in lines:
+    while not any("HANGING" in line for line in lines):  # may share a line with the progress bar (carriage returns)
         assert time.monotonic() < deadline and proc.returncode is None, lines
         lines += job.poll()
         time.sleep(0.05)
