@@ -71,6 +71,10 @@ def test_totalseg_roi_subset_and_bad_names(fast_weights, tmp_path):
     res = seg.segment(img)
     assert set(res.labels.values()) == {"liver", "spleen"}
     assert set(np.unique(res.labelmap.array)) <= {0, 1, 5}
+    from organsegbench.prompts import PromptSet
+
+    by_text = registry.create("totalsegmentator", device="cpu", fast=True).segment(img, PromptSet(text=["Liver"]))
+    assert by_text.labels == {5: "liver"} and set(np.unique(by_text.labelmap.array)) <= {0, 5}
     bad = registry.create("totalsegmentator", device="cpu", fast=True, roi_subset=["livr"])
     with pytest.raises(OrganSegBenchError, match="livr") as err:
         bad.segment(img)

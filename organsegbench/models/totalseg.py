@@ -86,7 +86,7 @@ class TotalSegmentatorSegmenter(BaseSegmenter):
     """TotalSegmentator (Wasserthal et al. 2023), automatic whole-body CT segmentation (117 structures)."""
 
     capabilities = Capabilities(
-        name="totalsegmentator", dims="3d", prompt_kinds=frozenset({"none"}), modalities=("CT",),
+        name="totalsegmentator", dims="3d", prompt_kinds=frozenset({"none", "text"}), modalities=("CT",),
         gpu="recommended", code_licence="Apache-2.0", weights_licence="Apache-2.0 (open tasks)",
         weights=("totalseg_v2_organs", "totalseg_v2_vertebrae", "totalseg_v2_cardiac", "totalseg_v2_muscles",
                  "totalseg_v2_ribs", "totalseg_v2_total_3mm"),
@@ -99,7 +99,7 @@ class TotalSegmentatorSegmenter(BaseSegmenter):
         """Task ids of the configured mode (``fast`` -> 297, normal -> 291–295; ``roi_subset`` adds the 6 mm
         model 298 that TotalSegmentator uses to crop)."""
         ids = [297] if self.options.get("fast") else [291, 292, 293, 294, 295]
-        return ids + [298] if self.options.get("roi_subset") else ids
+        return ids + [298] if self.options.get("roi_subset") or getattr(self, "_text", None) else ids
 
     def resolve_weights(self):
         prepare_totalseg_env(self.task_ids())
@@ -115,14 +115,21 @@ class TotalSegmentatorSegmenter(BaseSegmenter):
         raise NotImplementedError  # segment() below calls run_totalseg on the Image itself
 
     def segment(self, image: Image, prompts: PromptSet | None = None, **kwargs: Any):
+        """Text prompts (structure names) select TotalSegmentator's ``roi_subset``."""
         self._image = image
         return super().segment(image, prompts, **kwargs)
+
+    def check_prompts(self, prompts: PromptSet, output: str, slice_range):
+        prompts = super().check_prompts(prompts, output, slice_range)
+        self._text = list(prompts.text) or None
+        return prompts
 
     def _device(self, device: str) -> str:
         return "gpu" if device == "cuda" else ("gpu:" + device.split(":")[1] if device.startswith("cuda:") else device)
 
     def run_with_fallback(self, volume: np.ndarray, prompts: PromptSet, ctx: RunContext):
         self.ensure_loaded(ctx.device)
+        prepare_totalseg_env(self.task_ids())  # per run: text prompts may add the cropping model (298)
         try:
             return self.run_totalseg(self._image, ctx)
         except Exception as exc:
@@ -141,7 +148,7 @@ class TotalSegmentatorSegmenter(BaseSegmenter):
         from totalsegmentator.python_api import totalsegmentator
 
         ctx.check()
-        roi = self.options.get("roi_subset")
+        roi = self.options.get("roi_subset") or getattr(self, "_text", None)
         if roi is not None:
             known = set(class_map["total"].values())
             bad = [r for r in roi if r not in known]
