@@ -202,3 +202,16 @@ def test_import_unpacked_folder_needs_consent(tmp_path, fake_catalog):
     empty.mkdir()
     with pytest.raises(OrganSegBenchError, match="no nnU-Net plans.json"):
         W.import_weights("task", empty, root=tmp_path / "c", allow_unverified=True)
+
+
+def test_sam21_tiny_offered_as_medsam2_is_named(tmp_path, monkeypatch):
+    """Real catalog: a file whose sha256 is SAM2.1-tiny's is refused as MedSAM2 and named (the hash function is
+    replaced because the 156 MB checkpoint itself cannot be shipped in a test)."""
+    import organsegbench.download as dl
+
+    f = tmp_path / "MedSAM2_latest.pt"
+    f.write_bytes(b"pretend")
+    monkeypatch.setattr(dl, "sha256_file", lambda p, *a, **k: W.catalog()["sam2.1_hiera_tiny"].sha256)
+    with pytest.raises(ChecksumError, match=r"is the 'sam2.1_hiera_tiny' checkpoint .*not 'medsam2_latest'") as err:
+        W.import_weights("medsam2_latest", f, root=tmp_path / "c", allow_unverified=True)
+    assert "weights import sam2.1_hiera_tiny" in err.value.hint
