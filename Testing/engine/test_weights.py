@@ -215,3 +215,48 @@ def test_sam21_tiny_offered_as_medsam2_is_named(tmp_path, monkeypatch):
     with pytest.raises(ChecksumError, match=r"is the 'sam2.1_hiera_tiny' checkpoint .*not 'medsam2_latest'") as err:
         W.import_weights("medsam2_latest", f, root=tmp_path / "c", allow_unverified=True)
     assert "weights import sam2.1_hiera_tiny" in err.value.hint
+
+
+def test_download_resumes_after_a_cut(tmp_path, monkeypatch):
+    """The server drops the connection half-way through the first response; the weights download resumes with an
+    HTTP Range request and the file verifies."""
+    monkeypatch.setattr("organsegbench.download.RETRY_BACKOFF_S", 0.0)
+    payload = bytes(range(256)) * 400
+    seen_ranges = []
+
+    class Cutting(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            rng = self.headers.get("Range")
+            seen_ranges.append(rng)
+            if rng is None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
+            self.send_header("Content-Length", str(len(payload) - start))
+            self.end_headers()
+            self.wfile.write(payload[start:])
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Cutting)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/w.pth"
+        cat = {"w": W.WeightsEntry("w", "sam", "sam_state_dict", "w.pth", (url,), len(payload),
+                                   hashlib.sha256(payload).hexdigest(), "Apache-2.0")}
+        monkeypatch.setattr(W, "catalog", lambda: cat)
+        p = W.download_weights("w", root=tmp_path / "c", progress=False)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert p.read_bytes() == payload
+    assert seen_ranges[0] is None and any(r and r.startswith("bytes=") for r in seen_ranges[1:])
+    assert W.record("w", root=tmp_path / "c")["verified"] is True
