@@ -13,7 +13,7 @@ Cases (seeded, synthetic):
 
 Each timed computation runs in a fresh subprocess that loads the masks from ``.npy`` first. "wall s" is the best of
 ``--repeat`` runs (wall clock), "CPU s" the process CPU time of the best run (less sensitive to other load on
-the machine); "RSS+ MB" is the growth of the peak RSS (``ru_maxrss``) over the RSS after loading; for our runs
+the machine); "RSS+ MB" is the largest RSS (sampled every 2 ms) minus the RSS after loading; for our runs
 "peak MB" is the tracemalloc peak of one more run (numpy buffers are traced; for the anchors it repeats RSS+).
 Usage::
 
@@ -95,10 +95,6 @@ def multilabel_case(rng: np.random.Generator, n_labels: int = 117) -> tuple[np.n
 
 
 # --------------------------------------------------------------------------------------------------- subprocesses
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
 def _run_ours_liver(ref: np.ndarray, pred: np.ndarray, workers: int) -> dict[str, float]:
     from organsegbench.metrics import evaluate_pair
 
@@ -127,6 +123,24 @@ def _run_sd_liver(ref: np.ndarray, pred: np.ndarray, workers: int) -> dict[str, 
             "hd95_surface_distance": float(sdist.compute_robust_hausdorff(d, 95))}
 
 
+def _run_monai_liver(ref: np.ndarray, pred: np.ndarray, workers: int) -> dict[str, float]:
+    import torch
+    from monai.metrics import (
+        compute_average_surface_distance,
+        compute_hausdorff_distance,
+        compute_surface_dice,
+    )
+
+    torch.set_num_threads(max(1, workers))
+    y = torch.from_numpy(ref)[None, None]
+    y_pred = torch.from_numpy(pred)[None, None]
+    kw = {"include_background": True, "spacing": list(SPACING)}
+    return {"hd": float(compute_hausdorff_distance(y_pred, y, **kw)),
+            "hd95": float(compute_hausdorff_distance(y_pred, y, percentile=95, **kw)),
+            "assd": float(compute_average_surface_distance(y_pred, y, symmetric=True, **kw)),
+            "nsd": float(compute_surface_dice(y_pred, y, [2.0], use_subvoxels=True, **kw))}
+
+
 def _run_ours_multi(ref: np.ndarray, pred: np.ndarray, workers: int) -> dict[str, float]:
     from organsegbench.metrics import evaluate_pair
 
@@ -135,25 +149,27 @@ def _run_ours_multi(ref: np.ndarray, pred: np.ndarray, workers: int) -> dict[str
 
 
 RUNNERS = {"ours_liver": _run_ours_liver, "medpy_liver": _run_medpy_liver, "sd_liver": _run_sd_liver,
-           "ours_multi": _run_ours_multi}
+           "monai_liver": _run_monai_liver, "ours_multi": _run_ours_multi}
 
 
 def _child(kind: str, folder: Path, workers: int, repeat: int) -> None:
     import importlib
     import tracemalloc
 
-    for module in ("organsegbench.metrics", "scipy.spatial", "medpy.metric.binary", "surface_distance"):
+    for module in {"monai_liver": ("torch", "monai.metrics")}.get(kind, ("organsegbench.metrics", "scipy.spatial",
+                                                                        "medpy.metric.binary", "surface_distance")):
         importlib.import_module(module)  # imports before the baseline: RSS+ then counts data, not code
     ref = np.load(folder / "ref.npy")
     pred = np.load(folder / "pred.npy")
     rss_before = _rss_mb()
     times, cpu = [], []
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        values = RUNNERS[kind](ref, pred, workers)
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    rss_growth = max(0.0, _peak_mb() - rss_before)
+    with _RssSampler() as sampler:
+        for _ in range(repeat):
+            t0, c0 = time.perf_counter(), time.process_time()
+            values = RUNNERS[kind](ref, pred, workers)
+            times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+    rss_growth = max(0.0, sampler.peak - rss_before)
     traced = rss_growth
     if kind.startswith("ours"):  # one more run for the allocation peak (numpy buffers are traced)
         tracemalloc.start()
@@ -162,6 +178,30 @@ def _child(kind: str, folder: Path, workers: int, repeat: int) -> None:
         tracemalloc.stop()
     print(json.dumps({"seconds": min(times), "all_seconds": times, "cpu_seconds": min(cpu), "peak_mb": traced,
                       "rss_growth_mb": rss_growth, "values": values}))
+
+
+class _RssSampler:
+    """Samples the process RSS every 2 ms on a thread; ``peak`` is the largest sample (MB)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = _rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _rss_mb())
+
+    def __enter__(self) -> _RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
 
 
 def _rss_mb() -> float:
@@ -241,13 +281,10 @@ def main() -> int:
         _child(args.child, args.folder, args.workers, args.repeat)
         return 0
 
+    import importlib.util
     import os
 
-    try:
-        import monai  # noqa: F401
-        has_monai = True
-    except ImportError:
-        has_monai = False
+    has_monai = importlib.util.find_spec("monai") is not None and importlib.util.find_spec("torch") is not None
     vox_ml = float(np.prod(SPACING)) / 1000
     print(f"organsegbench.metrics benchmark: {os.cpu_count()} CPU cores visible, workers={args.workers}, "
           f"volume {SHAPE[2]}x{SHAPE[1]}x{SHAPE[0]} (x,y,z) at {SPACING[2]}x{SPACING[1]}x{SPACING[0]} mm")
@@ -263,6 +300,9 @@ def main() -> int:
         sd = _spawn("sd_liver", folder)
         rows = [(f"ours  HD+HD95+ASSD+NSD (workers={args.workers})", ours),
                 ("ours  HD+HD95+ASSD+NSD (workers=2)", ours2), ("surface-distance NSD (+ its HD95)", sd)]
+        monai = _spawn("monai_liver", folder, 2) if has_monai else None
+        if monai:
+            rows.append(("MONAI HD, HD95, ASSD, NSD (4 calls)", monai))
         medpy = None
         if not args.skip_medpy:
             medpy = _spawn("medpy_liver", folder)
@@ -291,7 +331,14 @@ def main() -> int:
         rel = _rel(ours["values"]["nsd"], sd["values"]["nsd"])
         print(f"  nsd@2mm ours {ours['values']['nsd']:.9f}  surface-distance {sd['values']['nsd']:.9f}  "
               f"rel diff {rel:.1e} {'OK' if rel <= REL else 'MISMATCH'}")
-        print("  MONAI: " + ("installed but not benchmarked here" if has_monai else "not installed; skipped"))
+        if monai:
+            print(f"  ratio MONAI/ours: time {monai['seconds'] / ours['seconds']:.0f}x (workers={args.workers}), "
+                  f"{monai['seconds'] / ours2['seconds']:.0f}x (workers=2)")
+            for k in ("hd", "hd95", "assd", "nsd"):
+                print(f"  MONAI {k:5s} {monai['values'][k]:.6f}  ours {ours['values'][k]:.6f}  "
+                      f"({monai['values'][k] - ours['values'][k]:+.4f})")
+        else:
+            print("  MONAI: not installed; skipped")
 
         ref, pred = multilabel_case(np.random.default_rng(117))
         np.save(folder / "ref.npy", ref)
