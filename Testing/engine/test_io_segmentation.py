@@ -236,3 +236,13 @@ def test_on_grid_sub_grid_is_lossless_and_other_grids_need_resample():
     assert big.geometry_string() in exc.value.message and shifted.geometry_string() in exc.value.message
     resampled = Segmentation(shifted, {3: SegmentInfo(3, "x")}).on_grid(big, resample=True)
     assert resampled.labelmap.shape == big.shape and resampled.voxel_counts()[3] > 0
+
+
+def test_vocabulary_names_labels_whose_sidecar_has_only_placeholder_names(tmp_path):
+    """NRRD -> NIfTI conversion writes a sidecar with ``label_<n>``; --vocabulary must still name the labels."""
+    img = _labelmap()
+    plain = write_segmentation(read_segmentation(write_image(img, tmp_path / "plain.nrrd")), tmp_path / "c.nii.gz")
+    assert json.loads(sidecar_path(plain).read_text())["segments"][0]["name"] == "label_2"
+    seg = read_segmentation(plain, vocabulary=_FakeVocabulary())
+    assert seg.segments[2].name == "liver" and seg.segments[2].type == LIVER_TYPE
+    assert seg.segments[5].name == "spleen" and seg.segments[9].name == "label_9"

@@ -126,13 +126,18 @@ def load_vocabulary(vocabulary: Any) -> Any:
 
 def name_segments(labels: list[int], vocabulary: Any = None, known: dict[int, SegmentInfo] | None = None
                   ) -> dict[int, SegmentInfo]:
-    """Segment metadata for ``labels``: ``known`` entries first, then the vocabulary, else ``label_<n>``."""
+    """Segment metadata for ``labels``: ``known`` entries first, then the vocabulary, else ``label_<n>``.
+
+    A ``known`` entry that is only the ``label_<n>`` placeholder (no codes; e.g. a sidecar written when converting
+    an unnamed label map) gives way to the vocabulary's entry for that label."""
     vocab = load_vocabulary(vocabulary)
     vocab_labels: dict[int, str] = dict(getattr(vocab, "labels", {}) or {}) if vocab is not None else {}
     out: dict[int, SegmentInfo] = {}
     missing = []
     for label in labels:
-        if known and label in known:
+        placeholder = bool(known and label in known and known[label].name == f"label_{label}"
+                           and known[label].type is None)
+        if known and label in known and not (placeholder and label in vocab_labels):
             info = known[label]
             if vocab is not None and info.type is None:
                 filled = segment_info_from_vocabulary(label, info.name, vocab)
