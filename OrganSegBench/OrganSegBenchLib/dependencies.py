@@ -34,6 +34,7 @@ ENGINE_REQUIREMENTS: dict[str, str] = {
     "psutil": "psutil>=5.9",
     "jsonschema": "jsonschema>=4.18",
     "filelock": "filelock>=3.12",
+    "surface_distance": "surface-distance==0.1",
 }
 
 #: PyTorch versions the model adapters are tested with (passed to the PyTorch extension)
