@@ -137,3 +137,29 @@ def test_unnamed_labels_ask_for_a_vocabulary(tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "carry no names" in err and "--vocabulary" in err
+
+
+def test_structure_missing_from_one_map_is_reported_as_empty_not_unknown(tmp_path, capsys):
+    """A model that missed the liver: errormap says the liver has no voxel there; fuse counts it as empty."""
+    ref = _write(tmp_path / "ref.nii.gz", (5, (20, 24, 28), 10.0), (1, (20, 24, 8), 4.0))
+    missed = _write(tmp_path / "missed.nii.gz", (1, (20, 24, 8), 4.0))  # spleen only
+    out = tmp_path / "o"
+    assert main(["errormap", "--ref", str(ref), "--pred", str(missed), "--structure", "liver",
+                 "--vocabulary", "total", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "'liver' has no voxel in prediction" in err and "missed.nii.gz" in err and "unknown" not in err
+    assert not out.exists()
+    fused = tmp_path / "f.nii.gz"
+    assert main(["fuse", str(ref), str(ref), str(missed), "--structure", "liver", "--vocabulary", "total",
+                 "--method", "majority", "--out", str(fused)]) == 0
+    np.testing.assert_array_equal(read_image(fused).array > 0, read_image(ref).array == 5)
+
+
+def test_errormap_cohort_leaves_out_a_case_whose_prediction_missed_the_structure(tmp_path, capsys):
+    cohort = _cohort(tmp_path, 3)
+    _write(tmp_path / "p1.nii.gz", (1, (20, 24, 8), 4.0))  # case c1: the model found no liver
+    out = tmp_path / "o"
+    assert main(["errormap-cohort", str(cohort), "--structure", "liver", "--vocabulary", "total",
+                 "--out", str(out)]) == 0
+    assert json.loads((out / "cohort_summary.json").read_text())["n_cases"] == 2
+    assert "skipped: c1 (structure 'liver' has no voxel in prediction" in capsys.readouterr().out

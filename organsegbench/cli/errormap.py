@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from organsegbench.errors import ConfigError, unknown_name
+from organsegbench.errors import ConfigError, EmptyMaskError, unknown_name
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,12 @@ def run_cohort(args: argparse.Namespace) -> int:
             skipped.append(f"{spec.id} (no {model} prediction)")
             continue
         vocab = spec.vocabularies.get(model) or args.vocabulary
-        em = _pair(spec.reference, pred, args.structure, vocab, args, spec.id)
+        try:
+            em = _pair(spec.reference, pred, args.structure, vocab, args, spec.id)
+        except EmptyMaskError as exc:  # a missed (or absent) structure has no surface: leave the case out
+            skipped.append(f"{spec.id} ({exc.message.split(' (it holds')[0]})")
+            log.warning("left out %s", skipped[-1])
+            continue
         cases.append(CohortCase(spec.id, em.reference))
         log.info("%s: mean |d| %.2f mm", spec.id, em.summary["symmetric"]["mean_abs_mm"])
     cm = cohort_error_map(cases, template=args.template, mode=args.mode, seed=args.seed)

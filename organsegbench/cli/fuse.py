@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 from pathlib import Path
 
-from organsegbench.errors import ConfigError, InputFileError
+from organsegbench.errors import ConfigError, EmptyMaskError, InputFileError
+
+log = logging.getLogger(__name__)
 
 PICTURE_OUT = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -82,16 +85,24 @@ def run(args: argparse.Namespace) -> int:
                           hint="give one name per prediction file")
     if len(set(names)) != len(names):
         names = [f"{i + 1}_{n}" for i, n in enumerate(names)]
-    images, labels = [], []
+    images, labels, missed = [], [], []
     for path in args.pred:
         img, lab = read_mask_file(path, args.vocabulary, args.structure)
         if args.structure:
             from organsegbench.surfaces.inputs import select_label
 
-            value = select_label(lab, args.structure, str(path))
-            img, lab = img.with_array((img.array == value).astype(np.uint8)), {1: args.structure}
+            try:
+                value = select_label(lab, args.structure, str(path))
+            except EmptyMaskError as exc:  # this model missed the structure: it votes "background" everywhere
+                log.warning("%s; counted as an empty mask", exc.message.split(" (it holds")[0])
+                missed.append(exc)
+                value = None
+            mask = np.zeros_like(img.array, np.uint8) if value is None else (img.array == value).astype(np.uint8)
+            img, lab = img.with_array(mask), {1: args.structure}
         images.append(img)
         labels.append(lab)
+    if missed and len(missed) == len(args.pred):
+        raise missed[0]
     generic = all(n == "foreground" or n.startswith("label_") for lab in labels for n in lab.values())
     options = {"threshold": args.threshold} if args.method in ("mean", "staple") else {}
     result = fuse(images, args.method, names=names, labels=None if generic else labels, **options)

@@ -74,6 +74,7 @@ def select_label(names: dict[int, str], structure: str | None, source: str) -> i
 
     Raises:
         UnknownNameError: ``structure`` is not among the map's structures (close matches listed).
+        EmptyMaskError: ``structure`` is a catalogued structure that the map does not hold (no voxel).
         AmbiguousInputError: several structures and no ``structure`` given.
     """
     if structure is None:
@@ -96,4 +97,25 @@ def select_label(names: dict[int, str], structure: str | None, source: str) -> i
         raise UnknownNameError(
             f"structure {structure!r} cannot be found in {source}: its labels {sorted(names)} carry no names",
             hint="name them with --vocabulary (e.g. --vocabulary total for TotalSegmentator outputs)")
-    raise unknown_name("structure", structure, sorted(set(names.values())))
+    present = sorted(set(names.values()))
+    if _is_catalogued(structure):
+        from organsegbench.errors import EmptyMaskError
+
+        shown = ", ".join(present[:12]) + ("…" if len(present) > 12 else "")
+        raise EmptyMaskError(
+            f"structure {structure!r} has no voxel in {source} (it holds: {shown or 'nothing'}); "
+            "no surface can be built",
+            hint="a model that missed the structure has no surface error map: report it as missed, or pick a "
+                 "structure present in both maps (check the spelling and --vocabulary)")
+    raise unknown_name("structure", structure, present)
+
+
+def _is_catalogued(name: str) -> bool:
+    """True when ``name`` is a structure of the label catalogue (so its absence from a map means empty)."""
+    try:
+        from organsegbench.labels import canonical_name
+
+        canonical_name(name)
+    except Exception:  # noqa: BLE001 - unknown name (or no catalogue): not catalogued
+        return False
+    return True
