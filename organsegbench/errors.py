@@ -75,5 +75,5 @@ def unknown_name(kind: str, name: str, choices: list[str] | tuple[str, ...]) -> 
     elif len(choices) <= 20:
         hint = f"known {kind}s: {', '.join(sorted(choices))}"
     else:
-        hint = f"{len(choices)} {kind}s are known; list them with `organsegbench` --help of the relevant command"
+        hint = f"{len(choices)} {kind}s are known: {', '.join(sorted(choices)[:10])}, …"
     return UnknownNameError(f"unknown {kind} {name!r}", hint)
