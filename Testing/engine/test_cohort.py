@@ -172,3 +172,14 @@ def test_unknown_vocabulary_metric_and_structure_list_close_matches(cohort_csv: 
 def test_eval_options_always_add_volumes() -> None:
     assert EvalOptions(metrics=("dsc",)).metric_list() == ["dsc", "volume_ref", "volume_pred"]
     assert EvalOptions().metric_list() is None
+
+
+def test_metric_aliases_resolve_and_typos_list_close_matches() -> None:
+    import pytest as _pytest
+
+    from organsegbench.cohort.runner import validate_metrics
+    from organsegbench.errors import UnknownNameError
+
+    assert validate_metrics(("dice", "HD95")) == ("dsc", "hd95")
+    with _pytest.raises(UnknownNameError, match="hd95"):
+        validate_metrics(("hd59",))

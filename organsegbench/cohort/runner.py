@@ -62,16 +62,13 @@ def validate_vocabularies(cohort: Cohort) -> None:
 
 
 def validate_metrics(metrics: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """Check requested metric names against :data:`organsegbench.metrics.METRICS`."""
+    """Resolve requested metric names (aliases such as ``dice`` or ``HD95`` included) to registry names of
+    :data:`organsegbench.metrics.METRICS`; unknown names raise ``UnknownNameError`` listing close matches."""
     if metrics is None:
         return None
-    from organsegbench.metrics import METRICS
+    from organsegbench.metrics import resolve_metrics
 
-    known = list(METRICS)
-    for m in metrics:
-        if m not in known:
-            raise unknown_name("metric", m, known)
-    return tuple(metrics)
+    return tuple(resolve_metrics(metrics))
 
 
 def known_structures(cohort: Cohort, level: str = "harmonised") -> set[str]:
