@@ -65,14 +65,18 @@ def overlay_montage(ct: Image, first: Image, second: Image, out_png: str | Path,
         diff = (a[k] != b[k]) & ((a[k] > 0) | (b[k] > 0))
         axes[1, col].imshow(np.ma.masked_where(~diff, diff), cmap="autumn", alpha=0.9, aspect=sy / sx,
                             interpolation="nearest")
-        axes[1, col].set_title(f"disagree: {int(diff.sum())} vox", fontsize=8)
+        # inside the panel: a title above the bottom row would sit under the top row's images
+        axes[1, col].text(0.02, 0.98, f"disagree: {int(diff.sum())} vox", transform=axes[1, col].transAxes,
+                          fontsize=7, color="white", va="top", ha="left")
     handles = [Line2D([], [], color="k", ls="-", label=names[0]), Line2D([], [], color="k", ls="--", label=names[1])]
     handles += [Line2D([], [], color=colours[lab], lw=3, label=labels.get(int(lab), str(lab)))
                 for lab in present[:12]]
     fig.legend(handles=handles, loc="lower center", ncol=min(7, len(handles)), fontsize=7, frameon=False)
-    fig.suptitle(title or f"{names[0]} (solid) vs {names[1]} (dashed); bottom: voxels that disagree", fontsize=10)
+    fig.suptitle(f"{title or f'{names[0]} (solid) vs {names[1]} (dashed)'}\n"
+                 "bottom row: voxels the two label differently (red)", fontsize=10)
     fig.text(0.01, 0.01, "axial, radiological view (patient right on image left)", fontsize=6)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    # fixed margins: tight_layout lets the two rows of aspect-locked panels overlap
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1, top=0.88, wspace=0.04, hspace=0.06)
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
