@@ -81,6 +81,7 @@ def test_info_on_nifti_label_map_and_image(tmp_path, capsys, rng):
     vols = {r["label"]: r["volume_ml"] for r in report["segments"]}
     expected = {int(v): np.count_nonzero(arr == v) * 0.75 * 0.8 * 2.5 / 1000 for v in np.unique(arr) if v}
     assert vols == pytest.approx(expected) and vols == pytest.approx(_sitk_volumes_ml(path))
+    assert main(["info", str(path)]) == 0 and "--vocabulary NAME" in capsys.readouterr().out  # unnamed: say how
     many = rng.permutation(400).reshape(4, 10, 10).astype(np.int16)  # 400 distinct values: not label-like
     ct = write_image(Image(many), tmp_path / "ct.nii.gz")
     assert _info_json(capsys, ct)["kind"] == "image"

@@ -129,6 +129,9 @@ def _print(report: dict[str, Any]) -> None:
     con.print(table)
     if report["overlapping"]:
         con.print("  note: segments overlap; voxels and volumes are counted on each segment's own mask")
+    if report["segments"] and all(r["name"] == f"label_{r['label']}" for r in report["segments"]):
+        con.print("  note: the file names no labels; name them with --vocabulary NAME (e.g. total for "
+                  "TotalSegmentator outputs; `organsegbench labels` lists the vocabularies)")
 
 
 def run(args: argparse.Namespace) -> int:
