@@ -230,3 +230,13 @@ def test_convert_synthetic_multilabel_to_seg_keeps_masks_and_codes(tmp_path, rng
     for v, info in segs.items():
         got = back.segments[v]
         assert (got.name, got.type, got.category, got.color) == (info.name, info.type, category, info.color)
+
+
+def test_cli_several_series_one_without_uid_says_how_to_pick_it(tmp_path, capsys, dcmqi_data, sample_data):
+    folder = tmp_path / "mixed"
+    shutil.copytree(dcmqi_data / "ct-3slice", folder)
+    shutil.copytree(sample_data.root / "example_ct_dicom", folder / "anonymised")  # no SeriesInstanceUID
+    assert main(["info", str(folder)]) == 2
+    assert '--series ""' in capsys.readouterr().err
+    assert main(["info", str(folder), "--series", "", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["geometry"]["size"] == [512, 512, 20]

@@ -57,7 +57,8 @@ class DicomSeries:
     def summary(self) -> str:
         """One line: UID, description, modality and number of files."""
         desc = self.description or "(no description)"
-        return f"{self.uid or '(no SeriesInstanceUID)'}  {desc!r}  {self.modality or '?'}  {len(self.files)} file(s)"
+        uid = self.uid or '(no SeriesInstanceUID: select it with --series "")'
+        return f"{uid}  {desc!r}  {self.modality or '?'}  {len(self.files)} file(s)"
 
 
 def _slice_key(ds: pydicom.Dataset, name: str) -> tuple[float, int, str]:
