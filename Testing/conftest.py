@@ -38,6 +38,16 @@ def dcmqi_data(shared_data: Path) -> Path:
         pytest.skip(f"{p} is absent")
     return p
 
+@pytest.fixture(scope="session")
+def aorta(shared_data: Path) -> Path:
+    """The seed's Probabilistic_UNet folder: multi-model aorta slices (Data_Sample/TrainDataset/AO), manual labels
+    (Data_Sample/TestDataset/AO) and student predictions (Output/AO); skips when absent."""
+    root = (shared_data / "organsegbench" / "Multi-source_Knowledge_Distillation" / "Probabilistic_Distillation"
+            / "Probabilistic_UNet")
+    if not (root / "Data_Sample" / "TrainDataset" / "AO").is_dir():
+        pytest.skip(f"aorta slices absent under {root}")
+    return root
+
 
 @pytest.fixture(scope="session")
 def sample_data():

@@ -20,15 +20,6 @@ from organsegbench.surfaces.inputs import read_picture_mask
 MODELS = ("SAM", "SAM2", "MedSAM", "MedAM2", "SAT", "TotalSeg")
 
 
-@pytest.fixture(scope="module")
-def aorta(shared_data):
-    root = (shared_data / "organsegbench" / "Multi-source_Knowledge_Distillation" / "Probabilistic_Distillation"
-            / "Probabilistic_UNet")
-    if not (root / "Data_Sample" / "TrainDataset" / "AO").is_dir():
-        pytest.skip(f"aorta slices absent under {root}")
-    return root
-
-
 def _train_cases(root):
     return sorted(p for p in (root / "Data_Sample" / "TrainDataset" / "AO").iterdir() if p.is_dir())
 
