@@ -19,7 +19,7 @@ import pytest
 import synthetic
 from tiny_models import ct_volume
 
-from organsegbench.errors import OrganSegBenchError, UnknownNameError
+from organsegbench.errors import DependencyError, OrganSegBenchError, UnknownNameError
 from organsegbench.models import registry
 from organsegbench.models.segvol import segvol_term
 from organsegbench.prompts import Box2D, Box3D, PromptSet
@@ -212,7 +212,7 @@ def test_remote_code_is_not_run_without_opt_in(segvol_dir, ct, tmp_path, monkeyp
 def test_missing_or_incomplete_folder_says_how_to_get_segvol(tmp_path, ct, monkeypatch):
     monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("ORGANSEGBENCH_SEGVOL_DIR", raising=False)
-    with pytest.raises(OrganSegBenchError, match="SegVol is not installed") as err:
+    with pytest.raises(DependencyError, match="SegVol is not installed") as err:
         registry.create("segvol", device="cpu", trust_remote_code=True).segment(ct, PromptSet(text=["liver"]))
     assert "huggingface-cli download BAAI/SegVol" in err.value.hint
     with pytest.raises(OrganSegBenchError, match="does not exist"):
@@ -236,3 +236,20 @@ def test_bad_prompts(segvol_dir, ct):
         seg.segment(ct, PromptSet())
     with pytest.raises(OrganSegBenchError, match="outside the image"):
         seg.segment(ct, PromptSet(boxes3d=[Box3D(30, 40, 1, 5, 1, 5)]))
+
+
+def test_preprocessing_follows_segvols_processor(ct):
+    import monai.transforms as T
+
+    from organsegbench.models.segvol import foreground_bounds, foreground_norm, minmax
+
+    # ForegroundNorm by hand: foreground = voxels above the mean (40) -> {100, 200}, mean 120, std 40, clip [100, 200]
+    a = np.array([0.0] * 50 + [100.0] * 40 + [200.0] * 10).reshape(1, 10, 10)
+    np.testing.assert_allclose(np.unique(foreground_norm(a)), [-0.5, 2.0], atol=1e-5)
+    # the foreground crop is MONAI's CropForegroundd (voxels > 0 after min-max), as in SegVolProcessor
+    x = minmax(foreground_norm(ct.array))
+    lo, hi = foreground_bounds(x)
+    d = T.CropForegroundd(keys=["image"], source_key="image")({"image": x[None]})
+    assert [int(v) for v in d["foreground_start_coord"]] == list(lo)
+    assert [int(v) for v in d["foreground_end_coord"]] == list(hi)
+    assert 0 < lo[1] and hi[1] < ct.shape[1]  # the air around the body is cropped away

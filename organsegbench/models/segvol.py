@@ -31,13 +31,20 @@ forward call ``model.model(image, text=[name], boxes=box, points=None) -> logits
 7. fusion: the ROI's logits are replaced by the zoom-in logits; mask = ``sigmoid > 0.5``; the crop is pasted
    back into the full grid.
 
-What was checked against SegVol's code by reading it (``BAAI-DCAI/SegVol``: ``inference_demo.py``,
-``utils/monai_inferers_utils.py``; the Hugging Face ``model_segvol.py``: ``SegVolConfig``, ``forward_test``,
-``SegVolProcessor``): every step above, ``spatial_size``/``patch_size`` defaults, the per-window box rule, the
-text template being applied inside SegVol's text encoder (we pass bare category names). What could not be
-checked: real weights were not available, so no output of the real network was compared; the mapping of
-canonical names to SegVol's category words (:func:`segvol_term`) follows the names SegVol's datasets use
-("left kidney", "inferior vena cava"), not a published list; transformers 5 was tested only with our stand-in.
+What was checked against SegVol's code by reading it (not copied): ``BAAI-DCAI/SegVol`` on GitHub
+(``inference_demo.py`` — the zoom-out-zoom-in loop; ``utils/monai_inferers_utils.py`` — ROI rule, box cube,
+sliding window with the per-window box rule), a copy of the Hugging Face ``model_segvol.py`` (``SegVolConfig``
+defaults spatial_size 32×256×256 / patch_size 4×16×16, ``SegVolModel.forward_test``, ``SegVolProcessor``:
+``ForegroundNorm``, ``DimTranspose``, ``MinMaxNormalization``, ``CropForegroundd``, ``Resized(nearest-exact)``;
+the copy in the index is a derivative that adds a ``modality`` argument, BAAI/SegVol's own file was not indexed),
+and the model card's loading snippet (quoted in a public script). We run the recipe around the inner network
+instead of calling ``forward_test`` because SegVol's processor builds its inputs from files and derives box
+prompts from a ground-truth mask, while our boxes come in input voxels; the steps above are those of
+``forward_test``. What could not be checked: real weights were not available, so no output of the real network
+was compared; the mapping of canonical names to SegVol's category words (:func:`segvol_term`) follows the names
+SegVol's datasets use ("left kidney", "inferior vena cava"), not a published list; the real remote code was not
+loaded (the tests load a stand-in with the same interface through the same transformers path). Point prompts
+(SegVol's third kind) are not wired.
 """
 
 from __future__ import annotations
@@ -152,8 +159,8 @@ class SegVolSegmenter(BaseSegmenter):
         if arg is None or str(arg) == "segvol":
             name, path = "segvol", W.cache_path("segvol")
             if not path.exists():
-                raise OrganSegBenchError("SegVol is not installed: no SegVol folder was given and none is in the "
-                                         f"cache ({path})", GET_SEGVOL)
+                raise DependencyError("SegVol is not installed: no SegVol folder was given and none is in the "
+                                      f"cache ({path})", GET_SEGVOL)
         else:
             path = Path(arg).expanduser()
         if not path.is_dir():
