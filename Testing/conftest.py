@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# triton's native library (pulled in by torch._dynamo, e.g. moosez -> nnunetv2) segfaults when it is first loaded
+# after VTK has opened an offscreen (EGL) render window in the same process — as happens when a rendering test and a
+# model test share a pytest worker. Loaded first, both work. Only the test session needs this: the CLI renders and
+# runs models in separate processes.
+if importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # makes `import synthetic` work in every test folder
