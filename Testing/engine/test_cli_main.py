@@ -28,3 +28,19 @@ def test_engine_info_is_shown_and_third_party_info_is_not():
 
 def test_verbose_shows_engine_debug():
     assert "ENGINE-DEBUG" in _stderr("-v", "labels")
+
+
+CLOSED_PIPE = """
+import os, sys
+from organsegbench.cli import main
+r, w = os.pipe()
+os.close(r)  # the reader is gone, as after `organsegbench ... | head -1`
+os.dup2(w, sys.stdout.fileno())
+sys.exit(main(["labels", "total", "--format", "json"]))
+"""
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    done = subprocess.run([sys.executable, "-c", CLOSED_PIPE], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 1
