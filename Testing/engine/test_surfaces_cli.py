@@ -163,3 +163,17 @@ def test_errormap_cohort_leaves_out_a_case_whose_prediction_missed_the_structure
                  "--out", str(out)]) == 0
     assert json.loads((out / "cohort_summary.json").read_text())["n_cases"] == 2
     assert "skipped: c1 (structure 'liver' has no voxel in prediction" in capsys.readouterr().out
+
+
+def test_fuse_cli_takes_one_vocabulary_per_model(tmp_path, capsys):
+    """Pancreas is label 7 in TotalSegmentator v2 ('total') but 10 in v1: b=total_v1 names model b's labels."""
+    a = _write(tmp_path / "a.nii.gz", (7, (20, 24, 28), 9.0))
+    b = _write(tmp_path / "b.nii.gz", (10, (20, 24, 28), 9.0))
+    c = _write(tmp_path / "c.nii.gz", (7, (20, 24, 29), 9.0))
+    out = tmp_path / "pancreas.nii.gz"
+    assert main(["fuse", str(a), str(b), str(c), "--structure", "pancreas", "--vocabulary", "total",
+                 "--vocabulary", "b=total_v1", "--method", "staple", "--out", str(out)]) == 0
+    report = json.loads(out.with_name("pancreas.nii.gz.json").read_text())
+    assert report["per_model"]["b"]["dice_vs_consensus"] > 0.9
+    assert main(["fuse", str(a), str(b), "--vocabulary", "x=total_v1", "--out", str(out)]) == 2
+    assert "unknown model 'x'" in capsys.readouterr().err

@@ -6,9 +6,10 @@ import argparse
 import json
 import logging
 import math
+import textwrap
 from pathlib import Path
 
-from organsegbench.errors import ConfigError, EmptyMaskError, InputFileError
+from organsegbench.errors import ConfigError, EmptyMaskError, InputFileError, unknown_name
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     methods = describe_methods()
     p = subparsers.add_parser(
         "fuse", help="fuse several predictions of one case (STAPLE, majority vote, mean)",
-        description="Fuse predictions of one case into a consensus label map and report per-model estimates "
-                    "(STAPLE sensitivity/specificity; agreement of every model with the consensus). Label maps "
-                    "with different vocabularies are harmonised first (give --vocabulary per input as "
-                    "NAME=VOCAB or the files' own segment names). 8-bit PNG/JPEG masks are binarised (> 127). "
-                    "Methods: " + "; ".join(f"{k}: {v}" for k, v in methods.items()),
+        description=textwrap.fill(
+            "Fuse predictions of one case into a consensus label map and report per-model estimates (STAPLE "
+            "sensitivity/specificity; agreement of every model with the consensus). Label maps from models with "
+            "different vocabularies are harmonised first: the files' own segment names, or --vocabulary (one for "
+            "all, or MODEL=VOCAB per input). 8-bit PNG/JPEG masks are binarised (> 127).", 100)
+        + "\n\nmethods:\n" + "\n".join(textwrap.fill(f"{k}: {v}", 100, initial_indent="  ", subsequent_indent="    ")
+                                       for k, v in methods.items())
+        + "\n\nexample:\n  organsegbench fuse a.nii.gz b.nii.gz c.nii.gz --structure liver --vocabulary total "
+          "--vocabulary b=total_v1 --out liver_staple.nii.gz",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pred", nargs="+", type=Path, help="prediction files (two or more), same grid")
     p.add_argument("--method", default="staple", choices=sorted(methods), help="fusion method (default staple)")
@@ -36,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=0.5,
                    help="mean/STAPLE: keep voxels whose consensus probability is >= this (default 0.5)")
     p.add_argument("--names", help="comma-separated model names (default: file names)")
-    p.add_argument("--vocabulary", help="vocabulary naming the label values of files without names (e.g. total)")
+    p.add_argument("--vocabulary", action="append", metavar="[MODEL=]VOCAB",
+                   help="vocabulary naming the label values of files without names (e.g. total); MODEL=VOCAB "
+                        "for one input (MODEL as in --names / the file names); repeatable")
     p.add_argument("--structure", help="fuse only this structure (binary masks; binary STAPLE gives one "
                                        "sensitivity/specificity per model)")
     p.set_defaults(func=run)
@@ -59,6 +66,17 @@ def _default_names(paths: list[Path]) -> list[str]:
     cut = common[common.find("_"):] if "_" in common else ""
     stripped = [n[: len(n) - len(cut)] if cut else n for n in names]
     return stripped if all(stripped) and len(set(stripped)) == len(stripped) else names
+
+
+def _vocabularies(entries: list[str] | None, names: list[str]) -> dict[str, str]:
+    """``--vocabulary`` values as {model name: vocabulary}; key ``""`` is the default for every input."""
+    out: dict[str, str] = {}
+    for entry in entries or []:
+        model, _, vocab = entry.rpartition("=")
+        if model and model not in names:
+            raise unknown_name("model", model, names)
+        out[model] = vocab
+    return out
 
 
 def _fmt(v: object) -> str:
@@ -85,9 +103,10 @@ def run(args: argparse.Namespace) -> int:
                           hint="give one name per prediction file")
     if len(set(names)) != len(names):
         names = [f"{i + 1}_{n}" for i, n in enumerate(names)]
+    vocabularies = _vocabularies(args.vocabulary, names)
     images, labels, missed = [], [], []
-    for path in args.pred:
-        img, lab = read_mask_file(path, args.vocabulary, args.structure)
+    for name, path in zip(names, args.pred, strict=True):
+        img, lab = read_mask_file(path, vocabularies.get(name, vocabularies.get("")), args.structure)
         if args.structure:
             from organsegbench.surfaces.inputs import select_label
 
