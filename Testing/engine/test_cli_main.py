@@ -44,3 +44,14 @@ def test_output_into_a_closed_pipe_ends_quietly():
     done = subprocess.run([sys.executable, "-c", CLOSED_PIPE], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
     assert done.returncode == 1
+
+
+def test_every_command_help_fits_a_terminal(monkeypatch):
+    from organsegbench.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "100")
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, command in sub.choices.items():
+        long = [line for line in command.format_help().splitlines() if len(line) > 120]
+        assert not long, f"`organsegbench {name} --help` has lines over 120 characters: {long}"

@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "all, or MODEL=VOCAB per input). 8-bit PNG/JPEG masks are binarised (> 127).", 100)
         + "\n\nmethods:\n" + "\n".join(textwrap.fill(f"{k}: {v}", 100, initial_indent="  ", subsequent_indent="    ")
                                        for k, v in methods.items())
-        + "\n\nexample:\n  organsegbench fuse a.nii.gz b.nii.gz c.nii.gz --structure liver --vocabulary total "
-          "--vocabulary b=total_v1 --out liver_staple.nii.gz",
+        + "\n\nexample:\n  organsegbench fuse a.nii.gz b.nii.gz c.nii.gz --structure liver --out liver_staple.nii.gz \\\n"
+          "      --vocabulary total --vocabulary b=total_v1",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("pred", nargs="+", type=Path, help="prediction files (two or more), same grid")
     p.add_argument("--method", default="staple", choices=sorted(methods), help="fusion method (default staple)")

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "labels",
         help="label vocabularies: list, show, resolve a structure name, match several models",
-        description="Without arguments: list the label vocabularies. With VOCAB (a name or a JSON file): its label "
+        description="Without arguments: list the label vocabularies.\nWith VOCAB (a name or a JSON file): its label "
                     "values, canonical and harmonised structure names and SNOMED-CT codes.",
         epilog="examples:  organsegbench labels total_v1 --level harmonised\n"
                "           organsegbench labels --resolve 'left kidney'\n"
