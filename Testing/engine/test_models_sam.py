@@ -128,6 +128,22 @@ def test_reoriented_input_gives_the_same_physical_mask(sam_file, ct):
     assert r2.provenance["frame"]["flip"] == [False, False, True]
 
 
+def test_box_outside_error_names_the_users_coordinates(sam_file):
+    """On an image stored flipped (LPS direction diag(-1,-1,1), like the sample CT) the error must show the box
+    and slice the user gave, not their transform into the model frame."""
+    vol = ct_volume()
+    img = synthetic.image(vol, spacing_xyz=(0.8, 0.8, 2.5))
+    img.direction = np.diag([-1.0, -1.0, -1.0])
+    seg = registry.create("sam", weights=sam_file, device="cpu")
+    with pytest.raises(OrganSegBenchError, match="wholly outside") as err:
+        seg.segment(img, PromptSet(boxes=[Box2D(1, 300.0, 200.0, 400.0, 260.0)]))
+    assert "(300.0, 200.0, 400.0, 260.0)" in err.value.message and "slice 1 " in err.value.message
+    with pytest.raises(OrganSegBenchError, match="box slice 9 is outside"):
+        seg.segment(img, PromptSet(boxes=[Box2D(9, 10, 10, 20, 20)]))
+    with pytest.raises(OrganSegBenchError, match=r"\(300.0, 200.0, 400.0, 260.0\)"):
+        seg.segment(img, PromptSet(boxes=[Box2D(1, 300.0, 200.0, 400.0, 260.0)]), output="volume", slice_range=(0, 2))
+
+
 def test_volume_output_with_slice_range(sam_file, ct):
     seg = registry.create("sam", weights=sam_file, device="cpu")
     res = seg.segment(ct, PromptSet(boxes=[Box2D(1, 14, 10, 40, 30)]), output="volume", slice_range=(0, 2))

@@ -235,6 +235,7 @@ class BaseSegmenter:
 
         ``roi`` (a 3D box in input voxel indices) runs the model on that crop only; outside it the result is 0.
         """
+        self.check_boxes_inside(prompts or PromptSet(), image.shape, slice_range)
         if roi is not None:
             from organsegbench.models.crop import segment_roi
 
@@ -289,6 +290,17 @@ class BaseSegmenter:
         boxes = [replace(b, slice=k) for b in by_label.values() for k in range(k0, k1 + 1)]
         notes["slice_range"] = [k0, k1]
         return replace(prompts, boxes=boxes)
+
+    def check_boxes_inside(self, prompts: PromptSet, shape: tuple[int, int, int],
+                           slice_range: tuple[int, int] | None) -> None:
+        """Raise for a box (or its slice) wholly outside the image, naming it in the caller's input-array indices
+        (before the boxes are moved into the model frame, where flipped axes would change the numbers)."""
+        for b in prompts.boxes:  # with a slice range the boxes' own slices are replaced: check them in-plane
+            clip_box(b if slice_range is None else replace(b, slice=0), shape)
+        for b3 in prompts.boxes3d:
+            if min(shape[0] - 1, b3.k1) < max(0, b3.k0):
+                raise OrganSegBenchError(f"3D box slices {b3.k0}:{b3.k1} lie outside the image (0..{shape[0] - 1})")
+            clip_box(b3.to_slices([max(0, b3.k0)])[0], shape)
 
     def clip_prompts(self, prompts: PromptSet, shape: tuple[int, int, int], notes: dict[str, Any]) -> PromptSet:
         """Clip boxes partly outside the image (recorded); boxes wholly outside raise."""
