@@ -104,7 +104,7 @@ def test_text_prompts_are_checked_before_anything_runs():
     with pytest.raises(UnknownNameError, match="livr") as err:
         seg.segment(img, PromptSet(text=["livr"]))
     assert "liver" in err.value.hint
-    with pytest.raises(DependencyError, match="SegVol adapter is not available"):
+    with pytest.raises(DependencyError, match="SegVol is not installed"):
         seg.segment(img, PromptSet(text=["Liver"]))
     with pytest.raises(DependencyError, match="no SAT command was configured"):
         registry.create("sat", device="cpu").segment(img, PromptSet(text=["spleen"]))
