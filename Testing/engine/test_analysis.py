@@ -178,7 +178,11 @@ def test_fairness_age_bands_configurable_and_out_of_band_counted() -> None:
     cases["age"] = [22, 24, 26, 28, 45, 47, 49, 70]
     f = fairness(t, cases, attributes=["age"], bands={"age": [20, 40, 60]})
     assert (f["group_sizes"] == "20–40=4; 40–60=3").all()
-    assert (f["n_missing_attribute"] == 1).all()
+    # age 70 is known but outside every band: counted as out of band, not as a missing attribute
+    assert (f["n_out_of_band"] == 1).all() and (f["n_missing_attribute"] == 0).all()
+    cases["age"] = [22, 24, 26, 28, 45, 47, None, 70]
+    f = fairness(t, cases, attributes=["age"], bands={"age": [20, 40, 60]})
+    assert (f["n_out_of_band"] == 1).all() and (f["n_missing_attribute"] == 1).all()
 
 
 def test_fairness_numeric_attribute_without_bands_says_how_to_band() -> None:

@@ -14,7 +14,8 @@ groups remain (or all values are identical) the row says ``testable = False`` wi
 
 Numeric attributes are binned into bands (left-closed intervals ``[lo, hi)``, the last band closed on both sides
 when its upper edge is finite): age 20-30/30-40/40-50/50-60 years and BMI <21, 21-24, >=24 kg/m^2 by default.
-Values outside every band are counted in ``n_out_of_band``.
+Cases whose value lies outside every band are left out of the test and counted in ``n_out_of_band``; cases
+without a value in ``n_missing_attribute``.
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ def fairness(table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dsc",
 
     Returns:
         Columns model, attribute, structure, test, metric, testable, reason, n, n_groups, group_sizes, group_means,
-        excluded_groups, n_missing_attribute, statistic, p, p_fdr, significant, effect_size, effect_size_name.
+        excluded_groups, n_missing_attribute, n_out_of_band, statistic, p, p_fdr, significant, effect_size,
+        effect_size_name.
     """
     require_columns(cases, ("case",), "case table")
     bands = {**DEFAULT_BANDS, **(bands or {})}
@@ -154,21 +156,29 @@ def fairness(table: pd.DataFrame, cases: pd.DataFrame, metric: str = "dsc",
         unbanded = numeric and attribute not in bands
         groups_of = assign_groups(cases[attribute], bands.get(attribute) if numeric else None)
         group_map = dict(zip(cases["case"].astype(str), groups_of, strict=True))
+        present = {str(c) for c, v in zip(cases["case"], cases[attribute], strict=True) if not _is_missing(v)}
         for (model, structure), grp in rows.groupby(["model", "structure"], sort=True):
             g = grp["case"].astype(str).map(group_map)
-            n_missing = int(g.isna().sum())
+            n_missing = int((~grp["case"].astype(str).isin(present)).sum())
+            n_out_of_band = int(g.isna().sum()) - n_missing
             groups = {str(k): grp.loc[g == k, "value"].to_numpy(float) for k in sorted(g.dropna().unique())}
             for test, res in _test_one(groups).items():
                 if not res["testable"] and unbanded:
                     res["reason"] += (f"; {attribute!r} is numeric without band edges, so every value is its own "
                                       "group: give band edges (bands=..., CLI --bands ATTR=EDGES)")
                 out.append({"model": model, "attribute": attribute, "structure": structure, "test": test,
-                            "metric": canonical_metric(metric), "n_missing_attribute": n_missing, **res})
+                            "metric": canonical_metric(metric), "n_missing_attribute": n_missing,
+                            "n_out_of_band": n_out_of_band, **res})
     cols = ["model", "attribute", "structure", "test", "metric", "testable", "reason", "n", "n_groups", "group_sizes",
-            "group_means", "excluded_groups", "n_missing_attribute", "statistic", "p", "p_fdr", "significant",
-            "effect_size", "effect_size_name"]
+            "group_means", "excluded_groups", "n_missing_attribute", "n_out_of_band", "statistic", "p", "p_fdr",
+            "significant", "effect_size", "effect_size_name"]
     df = pd.DataFrame(out, columns=cols)
     return _apply_fdr(df, alpha)
+
+
+def _is_missing(value: object) -> bool:
+    """True for an absent attribute value (None, NaN, empty text)."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value))) or str(value).strip() == ""
 
 
 def _is_numeric(values: pd.Series) -> bool:

@@ -77,7 +77,7 @@ def _fairness_section(analyses: dict[str, pd.DataFrame]) -> str:
         parts.append("<div class='warn'><b>Not testable:</b> " + html.escape(
             "; ".join(sorted({f"{r.attribute} / {r.structure}: {r.reason}" for r in nt.itertuples()})[:20])) + "</div>")
     cols = ["model", "attribute", "structure", "test", "testable", "group_sizes", "group_means", "excluded_groups",
-            "n_missing_attribute", "p", "p_fdr", "significant", "effect_size", "effect_size_name"]
+            "n_missing_attribute", "n_out_of_band", "p", "p_fdr", "significant", "effect_size", "effect_size_name"]
     detail = fair[cols].copy()
     rows_html = _table(detail, scroll=True)
     parts.append("<h3>All tests</h3>" + rows_html)
