@@ -153,6 +153,29 @@ def test_yaml_typo_key_is_named(tmp_path: Path) -> None:
     assert "'predictons'" in exc.value.message and "predictions" in exc.value.hint
 
 
+@pytest.mark.parametrize(("old", "new", "named", "hint"), [
+    ("reference: total", "refrence: total", "refrence", "reference"),  # top-level vocabularies
+    ("b: moose_clin_ct_organs", "bb: moose_clin_ct_organs", "bb", "b"),  # a case's vocabularies
+    ("sex: M", "sx: M", "sx", "sex"),  # a case's attributes, as CSV columns are checked
+])
+def test_yaml_typo_in_vocabularies_or_attributes_is_named(tmp_path: Path, old: str, new: str, named: str,
+                                                          hint: str) -> None:
+    """A misspelt vocabulary key silently left the reference unnamed (every structure became label_<n>)."""
+    path = make_cohort(tmp_path, n=2, fmt="yaml")
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as exc:
+        load_cohort(path)
+    assert repr(named) in exc.value.message and repr(hint) in exc.value.hint
+
+
+def test_yaml_attr_prefix_forces_an_attribute(tmp_path: Path) -> None:
+    path = make_cohort(tmp_path, n=2, fmt="yaml")
+    path.write_text(path.read_text().replace("sex: M", "attr:sx: M", 1))
+    assert load_cohort(path).cases[0].attributes["sx"] == "M"
+
+
 def test_unknown_vocabulary_metric_and_structure_list_close_matches(cohort_csv: Path) -> None:
     cohort = load_cohort(cohort_csv)
     validate_vocabularies(cohort)

@@ -23,6 +23,9 @@ YAML — a mapping with ``cases`` (a list), optional ``name`` and ``vocabularies
         attributes: {sex: F, age: 34, bmi: 22.5}
         vocabularies: {moose: moose_clin_ct_organs}
 
+  Unknown keys, vocabulary keys that name no model and misspelt common attribute names (``sx``) are errors, as in
+  CSV; ``attr:<name>`` forces an attribute.
+
 Cardiac cohorts add the attributes ``subject`` and ``phase`` (``ED``/``ES``) and optionally ``heart_rate`` (bpm).
 """
 
@@ -231,13 +234,36 @@ def parse_yaml(path: Path) -> Cohort:
             id=str(c["id"]), reference=_resolve(base, c["reference"]),  # type: ignore[arg-type]
             image=_resolve(base, c.get("image")),
             predictions={str(m): _resolve(base, p) for m, p in preds.items()},
-            attributes={_attribute_name(str(k)): v for k, v in attrs.items()},
+            attributes={_yaml_attribute(str(k), where): v for k, v in attrs.items()},
             vocabularies={**defaults, **{str(k): str(v) for k, v in (c.get("vocabularies") or {}).items()}},
         ))
     for case in cases:  # a model listed for some cases only is "missing" for the others
         for m in models:
             case.predictions.setdefault(m, None)
+        _check_vocabulary_keys(case, models, f"{path.name} case {case.id!r} (or its top-level vocabularies)")
     return _finish(path, cases, models, name=str(doc.get("name") or ""))
+
+
+def _yaml_attribute(key: str, where: str) -> str:
+    """Attribute name of a YAML ``attributes`` key: ``attr:<name>`` forces one; a near miss of a common attribute
+    name (``sx``, ``bmii``) is an error, as for CSV columns."""
+    if key.lower().startswith("attr:") and key[5:].strip():
+        return _attribute_name(key[5:].strip())
+    near = _typo(key, KNOWN_ATTRIBUTES)
+    if near is not None and near != key.lower():
+        raise ConfigError(f"attribute {key!r} in {where} is not a known attribute",
+                          hint=f"did you mean {near!r}? (write attr:{key} to keep it as a genuine attribute)")
+    return _attribute_name(key)
+
+
+def _check_vocabulary_keys(case: CaseSpec, models: list[str], where: str) -> None:
+    """Every vocabulary key must be ``reference`` or a model of the cohort (as ``vocab:<model>`` CSV columns)."""
+    for key in case.vocabularies:
+        if key != REFERENCE and key not in models:
+            near = _typo(key, models + [REFERENCE], 0.5)
+            raise ConfigError(f"vocabulary key {key!r} in {where} names no model of the cohort (models: {models})",
+                              hint=f"did you mean {near!r}?" if near else
+                              f"use a model of the cohort ({', '.join(models)}) or reference")
 
 
 def _finish(path: Path, cases: list[CaseSpec], models: list[str], name: str = "") -> Cohort:
