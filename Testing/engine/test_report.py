@@ -135,3 +135,25 @@ def test_bland_altman_figures_follow_the_given_order_and_limit() -> None:
     assert [t for t, _ in figs] == ["spleen: b vs reference", "liver: a vs reference", "spleen: a vs reference"]
     assert all(u.startswith("data:image/png;base64,") for _, u in figs)
     assert len(bland_altman_figures(long, key="case", quantity="structure", limit=2)) == 2
+
+
+def _has_colour(uri: str, rgb: tuple[int, int, int], tol: int = 30) -> bool:
+    """True when ``rgb`` appears in the left 70 % of the PNG (the axes; the legend sits to their right)."""
+    import io
+
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), format="png")[..., :3] * 255
+    img = img[:, : int(img.shape[1] * 0.7)]
+    return bool((np.abs(img - np.array(rgb)).max(axis=-1) < tol).any())
+
+
+def test_distribution_figure_shows_each_models_single_value_in_its_colour() -> None:
+    """With one case (n = 1 per box) a box plot degenerates to a black median line: the models could not be told
+    apart. Each value must be visible in its model's legend colour."""
+    from organsegbench.report.plots import distribution_figures
+
+    rows = [("c1", m, s, "dsc", v) for s in ("liver", "spleen") for m, v in (("a", 0.9), ("b", 0.7))]
+    table = pd.DataFrame(rows, columns=["case", "model", "structure", "metric", "value"])
+    (uri,) = distribution_figures(table, "dsc")
+    assert _has_colour(uri, (31, 119, 180)) and _has_colour(uri, (255, 127, 14))  # tab10 blue (a), orange (b)

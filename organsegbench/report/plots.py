@@ -12,6 +12,8 @@ import pandas as pd
 
 #: structures per distribution figure (more are split over several figures)
 STRUCTURES_PER_FIGURE = 24
+#: model x structure groups with at most this many values also show every value as a dot
+SHOW_POINTS_UP_TO = 10
 
 
 def _plt() -> Any:
@@ -34,7 +36,8 @@ def to_data_uri(fig: Any, dpi: int = 80, tight: bool = True) -> str:
 
 
 def distribution_figures(table: pd.DataFrame, metric: str, unit: str = "") -> list[str]:
-    """Violin + box plots of ``metric`` per structure (x) and model (colour); one data URI per chunk of
+    """Violin + box plots of ``metric`` per structure (x) and model (colour), with the values themselves as dots
+    for groups of at most :data:`SHOW_POINTS_UP_TO` cases; one data URI per chunk of
     :data:`STRUCTURES_PER_FIGURE` structures. Undefined values (NaN) are left out and counted in the title."""
     plt = _plt()
     from organsegbench.analysis._common import metric_rows
@@ -73,6 +76,10 @@ def distribution_figures(table: pd.DataFrame, metric: str, unit: str = "") -> li
             ax.boxplot(data, positions=pos, widths=w * 0.45, patch_artist=True, showfliers=True,
                        boxprops={"facecolor": c, "alpha": 0.8}, medianprops={"color": "black"},
                        flierprops={"markersize": 3})
+            for x, d in zip(pos, data, strict=True):  # few cases: show each value (a box of n = 1 is a bare line)
+                if len(d) <= SHOW_POINTS_UP_TO:
+                    ax.scatter(x + np.linspace(-w * 0.15, w * 0.15, len(d)) if len(d) > 1 else [x] * len(d), d,
+                               color=c, s=16, zorder=3, edgecolors="black", linewidths=0.4)
             ax.plot([], [], color=c, linewidth=6, label=model)
         ax.set_xticks(range(len(chunk)))
         ax.set_xticklabels(chunk, rotation=45, ha="right", fontsize=8)
