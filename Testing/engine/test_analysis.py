@@ -163,7 +163,19 @@ def test_fairness_one_group_is_not_testable_with_reason() -> None:
     assert f["reason"].str.contains("F=4").all()
     ov = overall_fairness(f)
     assert (ov["status"] == "not testable").all() and ov["overall_fairness"].isna().all()
-    assert "liver: fewer than 2 groups" in ov["not_testable"].iloc[0]
+    # one sentence, not the same reason repeated for every structure
+    assert ov["not_testable"].iloc[0] == "all 3 structures: " + f["reason"].iloc[0]
+
+
+def test_not_testable_reasons_are_grouped_and_name_their_structures() -> None:
+    from organsegbench.analysis.fairness import group_reasons
+
+    rows = pd.DataFrame({"structure": ["liver", "spleen", "aorta", "kidney_left"],
+                         "reason": ["one group", "one group", "all values identical", "one group"]})
+    assert group_reasons(rows, n_structures=5) == ("aorta: all values identical; "
+                                                  "kidney_left, liver, spleen: one group")
+    many = pd.DataFrame({"structure": [f"s{i:02d}" for i in range(10)], "reason": ["one group"] * 10})
+    assert group_reasons(many, n_structures=12, max_names=3) == "s00, s01, s02 and 7 more: one group"
 
 
 def test_fairness_small_group_is_excluded_explicitly() -> None:

@@ -50,6 +50,18 @@ def test_report_of_synthetic_cohort(tmp_path: Path) -> None:
     assert "overall_fairness" in html and "η²" in html
 
 
+def test_fairness_section_names_untested_attributes_and_groups_not_testable_reasons(tmp_path: Path) -> None:
+    """A single-sex cohort with a 'gender' column: the report says sex is not testable once per attribute (not once
+    per structure) and that 'gender' was not compared (it is not a default attribute) and how to add it."""
+    path = make_cohort(tmp_path / "c", n=4, extra_attrs={"sex": "F", "gender": lambda i: "wm"[i % 2]})
+    evaluate_cohort(path, tmp_path / "out", EvalOptions(metrics=("dsc",)), workers=1, progress=False)
+    html = (tmp_path / "out" / "report.html").read_text()
+    section = html[html.index("3. Fairness"):html.index("4. Generalisation")]
+    assert "not compared: <b>gender</b>" in section and "--attributes age bmi sex gender" in section
+    assert "<li>sex: all 3 structures: fewer than 2 groups" in section
+    assert section.count("liver: fewer than 2 groups") == 0
+
+
 def test_build_html_from_tables_without_files_explains_missing_thumbnails() -> None:
     rows = [(f"c{i}", m, "liver", "dsc", 0.5 + 0.04 * i) for i in range(5) for m in ("a", "b")]
     t = pd.DataFrame(rows, columns=["case", "model", "structure", "metric", "value"]).assign(

@@ -201,6 +201,22 @@ def _apply_fdr(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
     return df
 
 
+def group_reasons(rows: pd.DataFrame, n_structures: int | None = None, max_names: int = 8) -> str:
+    """Not-testable structures grouped by their reason: ``"liver, spleen: <reason>; kidney_left: <other>"``, or
+    ``"all 39 structures: <reason>"`` when one reason covers all ``n_structures`` (an attribute with one group), so
+    the table reads as sentences instead of the same reason repeated for every structure."""
+    parts = []
+    for reason, grp in rows.groupby("reason", sort=True):
+        names = sorted(grp["structure"].astype(str).unique())
+        if n_structures is not None and len(names) == n_structures > 1:
+            shown = f"all {n_structures} structures"
+        else:
+            shown = ", ".join(names[:max_names]) + (f" and {len(names) - max_names} more"
+                                                    if len(names) > max_names else "")
+        parts.append(f"{shown}: {reason}")
+    return "; ".join(parts)
+
+
 def overall_fairness(fair: pd.DataFrame) -> pd.DataFrame:
     """The seed's overall fairness per model x attribute x test: share of testable structures without a
     significant group difference (after FDR), with the counts and the not-testable structures named."""
@@ -212,7 +228,7 @@ def overall_fairness(fair: pd.DataFrame) -> pd.DataFrame:
         out.append({"model": model, "attribute": attribute, "test": test, "n_structures": len(grp),
                     "n_testable": len(testable), "n_significant": n_sig,
                     "overall_fairness": (len(testable) - n_sig) / len(testable) if len(testable) else np.nan,
-                    "not_testable": "; ".join(f"{r.structure}: {r.reason}" for r in not_testable.itertuples()),
+                    "not_testable": group_reasons(not_testable, grp["structure"].nunique()),
                     "status": "ok" if len(testable) else "not testable"})
     cols = ["model", "attribute", "test", "n_structures", "n_testable", "n_significant", "overall_fairness",
             "not_testable", "status"]

@@ -61,21 +61,49 @@ def _accuracy_pivot(acc: pd.DataFrame) -> pd.DataFrame:
     return p.reset_index()
 
 
-def _fairness_section(analyses: dict[str, pd.DataFrame]) -> str:
+#: case-table columns that are not subject attributes (or are analysed elsewhere: cardiac phenotypes)
+_NOT_FAIRNESS_ATTRIBUTES = {"case", "image", "reference", "subject", "phase", "heart_rate", "heart_rate_source"}
+
+
+def _untested_attributes_note(fair: pd.DataFrame | None, cases: pd.DataFrame | None) -> str:
+    """Say which attributes were compared and which of the cohort's other attributes were not (and how to add them)."""
+    tested = sorted(set(fair["attribute"])) if fair is not None and len(fair) else []
+    others = [c for c in (cases.columns if cases is not None else [])
+              if c not in _NOT_FAIRNESS_ATTRIBUTES and c not in tested]
+    if not others:
+        return ""
+    return (f"<p class='note'>Attributes compared: {html.escape(', '.join(tested) or 'none')}. Other attributes of "
+            f"the cohort, not compared: <b>{html.escape(', '.join(others))}</b> (add them with "
+            f"<code>--attributes {html.escape(' '.join(tested + others))}</code>; numeric ones also need "
+            "<code>--bands NAME=EDGES</code>).</p>")
+
+
+def _fairness_section(analyses: dict[str, pd.DataFrame], cases: pd.DataFrame | None = None) -> str:
     fair, ov = analyses.get("fairness"), analyses.get("fairness_overall")
     metric = str(fair["metric"].iloc[0]) if fair is not None and "metric" in fair.columns and len(fair) else "dsc"
+    note = _untested_attributes_note(fair, cases)
     if fair is None:
-        return "<p class='note'>No subject attributes (sex, age, bmi, …) in the cohort: fairness not analysed.</p>"
+        if not note:
+            return "<p class='note'>No subject attributes (sex, age, bmi, …) in the cohort: fairness not analysed.</p>"
+        return ("<p class='note'>None of the default attributes (sex, age, bmi) is in the cohort: fairness not "
+                "analysed.</p>" + note)
     parts = [f"<p>Per structure, <b>{html.escape(metric)}</b> is compared between groups with a one-way ANOVA "
              "and a Kruskal–Wallis test; p-values are Benjamini–Hochberg corrected across structures. <b>Overall fairness</b> = share "
              "of testable structures with no significant difference (1 = no group difference anywhere). Effect "
              "sizes: η² (ANOVA), ε² (Kruskal–Wallis). Groups with fewer than 2 cases are excluded and named; "
              "a structure with fewer than 2 testable groups is reported as <i>not testable</i>.</p>",
-             _table(ov)]
+             note, _table(ov)]
     nt = fair[~fair["testable"].astype(bool)]
     if len(nt):
-        parts.append("<div class='warn'><b>Not testable:</b> " + html.escape(
-            "; ".join(sorted({f"{r.attribute} / {r.structure}: {r.reason}" for r in nt.itertuples()})[:20])) + "</div>")
+        from organsegbench.analysis.fairness import group_reasons
+
+        n_struct = fair["structure"].nunique()
+        items = "".join(
+            f"<li>{html.escape(str(a))}: "
+            f"{html.escape(group_reasons(g.drop_duplicates(['structure', 'reason']), n_struct))}</li>"
+            for a, g in nt.groupby("attribute", sort=True))
+        parts.append("<div class='warn'><b>Not testable</b> (no p-value, left out of overall fairness):"
+                     f"<ul>{items}</ul></div>")
     cols = ["model", "attribute", "structure", "test", "testable", "group_sizes", "group_means", "excluded_groups",
             "n_missing_attribute", "n_out_of_band", "p", "p_fdr", "significant", "effect_size", "effect_size_name"]
     detail = fair[cols].copy()
@@ -172,7 +200,7 @@ a CSV in <code>analysis/</code>.</p>
 <h3>Worst-case gallery</h3><p class='note'>Green: reference contour; red: prediction contour; slice where the
 reference structure is largest; radiological display (anterior up, patient's right on the left).</p>
 {gal or "<p class='note'>none</p>"}
-<h2>3. Fairness</h2>{_fairness_section(analyses)}
+<h2>3. Fairness</h2>{_fairness_section(analyses, cases)}
 <h2>4. Generalisation across structures</h2>
 <p>Standard deviation and interquartile range of the per-structure mean across structures (small = even
 performance across anatomy).</p>{_table(analyses.get('generalisation'))}
