@@ -142,3 +142,21 @@ def test_medsam2_at_512_matches_the_official_predictor(tmp_path, ct):
     exp = reference_video(f, TINY + AT_512, windowed(ct.array), 512, key)
     np.testing.assert_array_equal(res.labelmap.array, exp)
     assert seg.predictor.image_size == 512
+
+
+@pytest.mark.parametrize("kind", ["text file", "SAM checkpoint"])
+def test_wrong_file_as_sam2_weights_is_a_clear_error(tmp_path, kind):
+    """A non-checkpoint file, or a SAM (v1) state dict, given as SAM 2 weights: an InputFileError naming the file,
+    not a raw torch/KeyError traceback, and never torch's advice to retry with weights_only=False."""
+    from organsegbench.errors import InputFileError
+
+    bad = tmp_path / "bad.pt"
+    if kind == "text file":
+        bad.write_text("id,image\nc1,a.nii.gz\n")
+    else:
+        torch.save({"image_encoder.patch_embed.proj.weight": torch.zeros(2, 3, 16, 16)}, bad)
+    img = synthetic.image(ct_volume(shape=(2, 32, 32)))
+    seg = registry.create("sam2", weights=bad, device="cpu")
+    with pytest.raises(InputFileError, match="bad.pt") as err:
+        seg.segment(img, PromptSet(boxes=[Box2D(0, 4, 4, 20, 20)]))
+    assert "SAM 2" in err.value.message and "weights_only` set to `False" not in str(err.value)

@@ -34,14 +34,28 @@ def _import_segment_anything():
     return segment_anything
 
 
+def checkpoint_error(path: Path, exc: BaseException, expected: str) -> InputFileError:
+    """A clear error for a file that is not the ``expected`` checkpoint. torch's own message is cut to its first
+    sentence: its advice to retry with ``weights_only=False`` would run code from an untrusted file."""
+    import pickle
+
+    first = str(exc).strip().split(". ")[0].splitlines()[0] if str(exc).strip() else ""
+    unsafe = (": it does not load with torch.load(weights_only=True), so it is another kind of file or holds "
+              "code (which is never run)") if isinstance(exc, pickle.UnpicklingError) else ""
+    return InputFileError(
+        f"{Path(path).name} is not a {expected} checkpoint ({type(exc).__name__}"
+        f"{': ' + first[:200] if first else ''}){unsafe}",
+        "give the model's official checkpoint (`organsegbench weights list` shows names and sha256; a damaged or "
+        "truncated download is replaced by `organsegbench weights download NAME`)")
+
+
 def load_state_dict(path: Path) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` with a clear error for non-checkpoint files."""
     torch = import_torch()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise InputFileError(f"{path} is not a loadable PyTorch checkpoint ({type(exc).__name__}: {exc})",
-                             "check that the file is complete (`organsegbench weights list` shows its hash)") from exc
+        raise checkpoint_error(path, exc, "PyTorch") from exc
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     if not isinstance(state, dict):

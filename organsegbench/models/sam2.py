@@ -21,7 +21,7 @@ from organsegbench.errors import DependencyError, OrganSegBenchError
 from organsegbench.io.image import Image
 from organsegbench.models.base import BaseSegmenter, RunContext, import_torch, window_to_uint8
 from organsegbench.models.protocol import Capabilities
-from organsegbench.models.sam import to_rgb
+from organsegbench.models.sam import checkpoint_error, to_rgb
 from organsegbench.models.slicewise import SliceSegmenter
 from organsegbench.prompts import Box2D, Point2D, PromptSet
 
@@ -29,6 +29,22 @@ DEFAULT_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+
+
+@contextlib.contextmanager
+def _checkpoint_errors(weights_path: Path, config: str):
+    """Turn SAM 2's loader failures on a wrong file (not a checkpoint, no ``model`` entry, keys of another
+    architecture) into an :class:`InputFileError` naming the file; out-of-memory errors pass through."""
+    import pickle
+
+    from organsegbench.models.base import is_oom
+
+    try:
+        yield
+    except (pickle.UnpicklingError, KeyError, EOFError, ValueError, RuntimeError) as exc:
+        if is_oom(exc):
+            raise
+        raise checkpoint_error(weights_path, exc, f"SAM 2 ({Path(config).stem})") from exc
 
 def _import_sam2():
     try:
@@ -73,7 +89,8 @@ class Sam2Segmenter(_Sam2ConfigMixin, SliceSegmenter):
         from sam2.sam2_image_predictor import SAM2ImagePredictor
 
         config, overrides = self.sam2_config()
-        self.model = build_sam2(config, str(weights_path), device=device, hydra_overrides_extra=overrides)
+        with _checkpoint_errors(weights_path, config):
+            self.model = build_sam2(config, str(weights_path), device=device, hydra_overrides_extra=overrides)
         self.predictor = SAM2ImagePredictor(self.model)
 
     def encode(self, slices: list[np.ndarray], device: str) -> list[Any]:
@@ -162,8 +179,9 @@ class Sam2VideoSegmenter(_Sam2ConfigMixin, BaseSegmenter):
         from sam2.build_sam import build_sam2_video_predictor
 
         config, overrides = self.sam2_config()
-        self.predictor = build_sam2_video_predictor(config, str(weights_path), device=device,
-                                                    hydra_overrides_extra=overrides)
+        with _checkpoint_errors(weights_path, config):
+            self.predictor = build_sam2_video_predictor(config, str(weights_path), device=device,
+                                                        hydra_overrides_extra=overrides)
 
     def preprocess(self, volume: np.ndarray, image: Image, ctx: RunContext) -> np.ndarray:
         out, rec = window_to_uint8(volume, self.options.get("modality"), self.options.get("window"))
