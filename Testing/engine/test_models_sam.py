@@ -144,6 +144,18 @@ def test_box_outside_error_names_the_users_coordinates(sam_file):
         seg.segment(img, PromptSet(boxes=[Box2D(1, 300.0, 200.0, 400.0, 260.0)]), output="volume", slice_range=(0, 2))
 
 
+def test_prompts_made_for_another_image_shape_are_refused(sam_file, ct):
+    """A prompt file records the shape of the image it was derived for; boxes placed for another image (which may
+    still fall inside this one) must not run silently."""
+    seg = registry.create("sam", weights=sam_file, device="cpu")
+    other = PromptSet(boxes=[Box2D(1, 14, 10, 40, 30)], image_shape=(30, 101, 122))
+    with pytest.raises(OrganSegBenchError, match=r"made for an image of 30 x 101 x 122") as err:
+        seg.segment(ct, other)
+    assert "4 x 48 x 64" in err.value.message
+    same = PromptSet(boxes=[Box2D(1, 14, 10, 40, 30)], image_shape=ct.shape)
+    assert seg.segment(ct, same).labelmap.array.any()
+
+
 def test_volume_output_with_slice_range(sam_file, ct):
     seg = registry.create("sam", weights=sam_file, device="cpu")
     res = seg.segment(ct, PromptSet(boxes=[Box2D(1, 14, 10, 40, 30)]), output="volume", slice_range=(0, 2))

@@ -293,8 +293,14 @@ class BaseSegmenter:
 
     def check_boxes_inside(self, prompts: PromptSet, shape: tuple[int, int, int],
                            slice_range: tuple[int, int] | None) -> None:
-        """Raise for a box (or its slice) wholly outside the image, naming it in the caller's input-array indices
-        (before the boxes are moved into the model frame, where flipped axes would change the numbers)."""
+        """Raise for prompts made for an image of another shape (a prompt file records it) and for a box (or its
+        slice) wholly outside the image, named in the caller's input-array indices (before the boxes are moved
+        into the model frame, where flipped axes would change the numbers)."""
+        if prompts.image_shape is not None and tuple(prompts.image_shape) != tuple(shape):
+            raise OrganSegBenchError(
+                f"the prompts were made for an image of {' x '.join(map(str, prompts.image_shape))} voxels "
+                f"(z, y, x), but this image is {' x '.join(map(str, shape))}",
+                "derive the prompts from this image's reference mask, or give the image they were made for")
         for b in prompts.boxes:  # with a slice range the boxes' own slices are replaced: check them in-plane
             clip_box(b if slice_range is None else replace(b, slice=0), shape)
         for b3 in prompts.boxes3d:
