@@ -34,3 +34,18 @@ def provenance(**fields: Any) -> dict[str, Any]:
         "python": platform.python_version(),
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+def image_record(image: Any) -> dict[str, Any]:
+    """Which image a result was made from: source file (when read from one), grid, and the sha256 of the voxel
+    values (C order, their dtype), which identifies the content whatever the file format."""
+    import hashlib
+
+    import numpy as np
+
+    return {"source": str(image.metadata.get("source")) if image.metadata.get("source") else None,
+            "shape_zyx": [int(n) for n in image.shape],
+            "spacing_xyz_mm": [float(v) for v in image.spacing],
+            "origin_xyz_mm": [float(v) for v in image.origin],
+            "dtype": str(image.array.dtype),
+            "array_sha256": hashlib.sha256(np.ascontiguousarray(image.array).tobytes()).hexdigest()}

@@ -156,6 +156,23 @@ def test_prompts_made_for_another_image_shape_are_refused(sam_file, ct):
     assert seg.segment(ct, same).labelmap.array.any()
 
 
+def test_provenance_identifies_the_input_image(sam_file, ct, tmp_path):
+    """Every written mask says which image it was made from: source file, grid and a hash of the voxel values."""
+    import hashlib
+    import json
+
+    ct.metadata["source"] = "/data/ct01.nii.gz"
+    seg = registry.create("sam", weights=sam_file, device="cpu")
+    out = tmp_path / "m.nii.gz"
+    seg.segment(ct, PromptSet(boxes=BOXES[:1]), out=out)
+    rec = json.loads(out.with_name(out.name + ".provenance.json").read_text())["input"]
+    assert rec["source"] == "/data/ct01.nii.gz" and rec["shape_zyx"] == list(ct.shape)
+    assert rec["spacing_xyz_mm"] == [0.8, 0.8, 2.5]
+    assert rec["array_sha256"] == hashlib.sha256(np.ascontiguousarray(ct.array).tobytes()).hexdigest()
+    roi = seg.segment(ct, PromptSet(boxes=BOXES[:1]), roi=Box3D(0, 2, 4, 40, 6, 50))
+    assert roi.provenance["input"] == rec  # the full image, not the crop
+
+
 def test_volume_output_with_slice_range(sam_file, ct):
     seg = registry.create("sam", weights=sam_file, device="cpu")
     res = seg.segment(ct, PromptSet(boxes=[Box2D(1, 14, 10, 40, 30)]), output="volume", slice_range=(0, 2))

@@ -265,7 +265,11 @@ class BaseSegmenter:
             dtype = np.uint8 if (max(names, default=0) < 256) else np.uint16
             lab_img = image.with_array(arr.astype(dtype))
             lab_img.metadata = {}
-            result = ModelResult(lab_img, names, self.provenance(prompts, ctx, frame))
+            from organsegbench.provenance import image_record
+
+            prov = self.provenance(prompts, ctx, frame)
+            prov["input"] = image_record(image)
+            result = ModelResult(lab_img, names, prov)
             if out_path is not None:
                 result.write(out_path)
             return result

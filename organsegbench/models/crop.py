@@ -68,6 +68,9 @@ def segment_roi(model: Any, image: Image, prompts: PromptSet | None, roi: Box3D,
     lab.metadata = {}
     prov = dict(res.provenance)
     prov["roi"] = {"lo_zyx": list(lo), "hi_zyx_exclusive": list(hi)}
+    from organsegbench.provenance import image_record
+
+    prov["input"] = image_record(image)  # the full image the ROI was cut from
     if prompts is not None:
         prov["prompts"] = prompts.to_dict()  # as given, in input indices
     result = ModelResult(lab, res.labels, prov)
