@@ -169,3 +169,22 @@ def test_distribution_figure_shows_each_models_single_value_in_its_colour() -> N
     table = pd.DataFrame(rows, columns=["case", "model", "structure", "metric", "value"])
     (uri,) = distribution_figures(table, "dsc")
     assert _has_colour(uri, (31, 119, 180)) and _has_colour(uri, (255, 127, 14))  # tab10 blue (a), orange (b)
+
+
+def test_structure_absent_everywhere_is_named_and_plots_do_not_warn(recwarn) -> None:
+    """--structures heart on an abdominal cohort: every value is 'both empty'. The report must say so instead of a
+    table of dashes (and matplotlib must not warn about an empty legend)."""
+    rows = [(f"c{i}", m, s, "dsc", v, r) for i in range(3) for m in ("a", "b")
+            for s, v, r in (("heart", np.nan, "both empty"), ("liver", 0.9, ""))]
+    t = pd.DataFrame(rows, columns=["case", "model", "structure", "metric", "value", "reason"]).assign(status="ok")
+    cases = pd.DataFrame({"case": ["c0", "c1", "c2"], "image": "", "reference": ""})
+    from organsegbench.report.plots import distribution_figures
+
+    assert distribution_figures(t[t["structure"] == "heart"], "dsc") == []
+    assert not [w for w in recwarn.list if "legend" in str(w.message)]
+    from organsegbench.cohort.outputs import run_analyses
+
+    html = build_html(t, cases, run_analyses(t, cases),
+                      {"name": "x", "n_cases": 3, "models": ["a", "b"], "missing_pairs": []})
+    assert "absent from every reference and every prediction: heart" in html
+    assert "liver" not in html[html.index("absent from every"):html.index("absent from every") + 120]

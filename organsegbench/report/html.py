@@ -149,6 +149,21 @@ def _clinical_section(table: pd.DataFrame, analyses: dict[str, pd.DataFrame], ca
     return "\n".join(parts)
 
 
+def _absent_structures_note(table: pd.DataFrame) -> str:
+    """Name the structures that no reference and no prediction contains (every value "both empty", e.g. one asked
+    for with --structures that this cohort does not have): their rows are all undefined."""
+    if "reason" not in table.columns or "structure" not in table.columns:
+        return ""
+    ok = table[table["status"] == "ok"] if "status" in table.columns else table
+    both = ok["reason"].astype(str).eq("both empty").groupby(ok["structure"]).all()
+    absent = sorted(str(s) for s, v in both.items() if v)
+    if not absent:
+        return ""
+    return ("<div class='warn'>Structures absent from every reference and every prediction: "
+            f"{html.escape(', '.join(absent))} (all their values are undefined; check the structure names and the "
+            "label vocabularies).</div>")
+
+
 def build_html(table: pd.DataFrame, cases: pd.DataFrame, analyses: dict[str, pd.DataFrame],
                summary: dict[str, Any]) -> str:
     """The report as one HTML string."""
@@ -165,6 +180,7 @@ def build_html(table: pd.DataFrame, cases: pd.DataFrame, analyses: dict[str, pd.
                          for r in errs.head(50).itertuples())
         warn = (f"<div class='warn'><b>{s.get('missing', 0)} missing and {s.get('errors', 0)} failed "
                 f"case × model pairs</b> (left out of every statistic):<ul>{items}</ul></div>")
+    warn += _absent_structures_note(table)
     metrics_present = [m for m in ("dsc", "hd95") if m in set(table["metric"])]
     dist = "".join(f"<h3>{esc(m)}</h3>" + "".join(_img(u, m) for u in plots.distribution_figures(
         table, m, UNITS.get(m, ""))) for m in metrics_present)

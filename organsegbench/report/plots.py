@@ -44,7 +44,7 @@ def distribution_figures(table: pd.DataFrame, metric: str, unit: str = "") -> li
 
     rows = metric_rows(table, metric)
     rows["value"] = pd.to_numeric(rows["value"], errors="coerce")
-    if rows.empty:
+    if rows.empty or rows["value"].notna().sum() == 0:  # nothing to draw (e.g. a structure absent everywhere)
         return []
     models = sorted(rows["model"].unique())
     structures = sorted(rows["structure"].unique())
