@@ -176,6 +176,8 @@ def test_structure_absent_everywhere_is_named_and_plots_do_not_warn(recwarn) -> 
     table of dashes (and matplotlib must not warn about an empty legend)."""
     rows = [(f"c{i}", m, s, "dsc", v, r) for i in range(3) for m in ("a", "b")
             for s, v, r in (("heart", np.nan, "both empty"), ("liver", 0.9, ""))]
+    rows += [(f"c{i}", m, "heart", v, 0.0, "") for i in range(3) for m in ("a", "b")
+             for v in ("volume_ref", "volume_pred")]  # as evaluate writes them: 0 mL, no reason
     t = pd.DataFrame(rows, columns=["case", "model", "structure", "metric", "value", "reason"]).assign(status="ok")
     cases = pd.DataFrame({"case": ["c0", "c1", "c2"], "image": "", "reference": ""})
     from organsegbench.report.plots import distribution_figures

@@ -155,6 +155,7 @@ def _absent_structures_note(table: pd.DataFrame) -> str:
     if "reason" not in table.columns or "structure" not in table.columns:
         return ""
     ok = table[table["status"] == "ok"] if "status" in table.columns else table
+    ok = ok[~ok["metric"].astype(str).str.startswith("volume_")]  # volumes are 0 mL, not undefined
     both = ok["reason"].astype(str).eq("both empty").groupby(ok["structure"]).all()
     absent = sorted(str(s) for s, v in both.items() if v)
     if not absent:
