@@ -125,3 +125,14 @@ def test_every_adapter_satisfies_the_segmenter_protocol():
 
     for name in registry.names():
         assert isinstance(registry.create(name, device="cpu"), Segmenter), name
+
+
+def test_models_table_shows_modalities_and_gpu_need(capsys, monkeypatch):
+    """The capabilities a user chooses a model by (issue: modalities, GPU need) are in the table, not only in --json."""
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "model" in line and "dims" in line)
+    assert "modalities" in header and "GPU" in header
+    sam_row = next(line for line in out.splitlines() if line.strip("│ ").startswith("sam "))
+    assert "CT,MR,PET" in sam_row and "recommended" in sam_row

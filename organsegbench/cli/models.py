@@ -25,16 +25,17 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     t = Table(title="OrganSegBench models")
-    for col in ("model", "dims", "prompts", "code licence", "weights licence", "weights cached", "package"):
+    for col in ("model", "dims", "prompts", "modalities", "GPU", "code licence", "weights licence", "weights cached",
+                "package"):
         t.add_column(col, no_wrap=col == "model")
     for r in rows:
         if "error" in r:
-            t.add_row(r["name"], "", "", "", "", "", f"[red]{r['error']}[/red]")
+            t.add_row(r["name"], "", "", "", "", "", "", "", f"[red]{r['error']}[/red]")
             continue
         present = (", ".join(r["weights_present"]) if r["weights_present"]
                    else f"none of {len(r['weights'])} (`weights list`)" if r["weights"] else "—")
         pkg = {True: "installed", False: f"missing: {r['package']}", None: "—"}[r["package_installed"]]
-        t.add_row(r["name"], r["dims"], ",".join(r["prompt_kinds"]), r["code_licence"], r["weights_licence"],
-                  present, pkg)
+        t.add_row(r["name"], r["dims"], ",".join(r["prompt_kinds"]), ",".join(r.get("modalities") or ()),
+                  str(r.get("gpu") or ""), r["code_licence"], r["weights_licence"], present, pkg)
     Console().print(t)
     return 0
