@@ -60,6 +60,7 @@ def test_fairness_section_names_untested_attributes_and_groups_not_testable_reas
     assert "not compared: <b>gender</b>" in section and "--attributes age bmi sex gender" in section
     assert "<li>sex: all 3 structures: fewer than 2 groups" in section
     assert section.count("liver: fewer than 2 groups") == 0
+    assert ">None<" not in section  # 'significant' of an untestable row is a dash, not Python's None
 
 
 def test_build_html_from_tables_without_files_explains_missing_thumbnails() -> None:

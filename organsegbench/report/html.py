@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from organsegbench.report import plots
@@ -107,6 +108,8 @@ def _fairness_section(analyses: dict[str, pd.DataFrame], cases: pd.DataFrame | N
     cols = ["model", "attribute", "structure", "test", "testable", "group_sizes", "group_means", "excluded_groups",
             "n_missing_attribute", "n_out_of_band", "p", "p_fdr", "significant", "effect_size", "effect_size_name"]
     detail = fair[cols].copy()
+    detail["significant"] = [("yes" if v else "no") if isinstance(v, bool | np.bool_) else "–"
+                             for v in detail["significant"]]  # not testable: no test, not "None"
     rows_html = _table(detail, scroll=True)
     parts.append("<h3>All tests</h3>" + rows_html)
     return "\n".join(parts)
