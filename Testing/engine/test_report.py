@@ -191,3 +191,17 @@ def test_structure_absent_everywhere_is_named_and_plots_do_not_warn(recwarn) -> 
                       {"name": "x", "n_cases": 3, "models": ["a", "b"], "missing_pairs": []})
     assert "absent from every reference and every prediction: heart" in html
     assert "liver" not in html[html.index("absent from every"):html.index("absent from every") + 120]
+
+
+def test_unnamed_label_values_are_pointed_out() -> None:
+    """A label value the declared vocabulary does not name becomes structure label_<n>: say where, and that the
+    vocabulary may be the wrong one (a liver stored as 250 scores DSC 0 for 'liver')."""
+    rows = [("c0", "a", "liver", "dsc", 0.0, ""), ("c0", "a", "label_250", "dsc", 0.0, ""),
+            ("c1", "a", "liver", "dsc", 0.9, "")]
+    t = pd.DataFrame(rows, columns=["case", "model", "structure", "metric", "value", "reason"]).assign(status="ok")
+    cases = pd.DataFrame({"case": ["c0", "c1"], "image": "", "reference": ""})
+    from organsegbench.cohort.outputs import run_analyses
+
+    html = build_html(t, cases, run_analyses(t, cases), {"name": "x", "n_cases": 2, "models": ["a"],
+                                                         "missing_pairs": []})
+    assert "label_250 (c0 / a)" in html and "vocab:" in html

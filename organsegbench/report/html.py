@@ -168,6 +168,21 @@ def _absent_structures_note(table: pd.DataFrame) -> str:
             "label vocabularies).</div>")
 
 
+def _unnamed_labels_note(table: pd.DataFrame, limit: int = 12) -> str:
+    """Name the structures called ``label_<n>``: label values that the vocabulary given for that map does not name
+    (often the wrong vocabulary, which also leaves the real structure empty)."""
+    if "structure" not in table.columns:
+        return ""
+    rows = table[table["structure"].astype(str).str.fullmatch(r"label_\d+")][["structure", "case", "model"]]
+    if rows.empty:
+        return ""
+    where = [f"{s} ({c} / {m})" for s, c, m in rows.drop_duplicates().itertuples(index=False)]
+    more = f" and {len(where) - limit} more" if len(where) > limit else ""
+    return ("<div class='warn'>Label values without a name in their vocabulary: "
+            f"{html.escape(', '.join(where[:limit]))}{more}. Check the vocabularies given in the cohort file "
+            "(vocab:&lt;model&gt;, vocab:reference).</div>")
+
+
 def build_html(table: pd.DataFrame, cases: pd.DataFrame, analyses: dict[str, pd.DataFrame],
                summary: dict[str, Any]) -> str:
     """The report as one HTML string."""
@@ -184,7 +199,7 @@ def build_html(table: pd.DataFrame, cases: pd.DataFrame, analyses: dict[str, pd.
                          for r in errs.head(50).itertuples())
         warn = (f"<div class='warn'><b>{s.get('missing', 0)} missing and {s.get('errors', 0)} failed "
                 f"case × model pairs</b> (left out of every statistic):<ul>{items}</ul></div>")
-    warn += _absent_structures_note(table)
+    warn += _absent_structures_note(table) + _unnamed_labels_note(table)
     metrics_present = [m for m in ("dsc", "hd95") if m in set(table["metric"])]
     dist = "".join(f"<h3>{esc(m)}</h3>" + "".join(_img(u, m) for u in plots.distribution_figures(
         table, m, UNITS.get(m, ""))) for m in metrics_present)
