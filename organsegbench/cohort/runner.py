@@ -138,17 +138,40 @@ def _serial(fn: Callable, cases: list[CaseSpec], options: EvalOptions) -> Iterat
         yield fn(c, options)
 
 
+def _ignore_sigint() -> None:
+    """Worker initialiser: Ctrl-C is the parent's to handle (it stops the workers), so a worker never dies
+    half-way through sending a result while the parent waits for it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _local_pool(fn: Callable, cases: list[CaseSpec], options: EvalOptions, workers: int) -> Iterator[dict]:
+    """Evaluate ``cases`` on ``workers`` local processes, yielding results as they finish.
+
+    When the consumer stops early (Ctrl-C, an error, a closed generator) the pending cases are cancelled and the
+    worker processes are terminated instead of waited for, so an interrupted run never hangs.
+    """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(fn, c, options) for c in cases]
-        try:
-            for f in as_completed(futures):
-                yield f.result()
-        finally:
-            for f in futures:
-                f.cancel()
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    futures = [pool.submit(fn, c, options) for c in cases]
+    finished = False
+    try:
+        for f in as_completed(futures):
+            yield f.result()
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in processes:
+                proc.join(timeout=10)
 
 
 def _dask(fn: Callable, cases: list[CaseSpec], options: EvalOptions, address: str) -> Iterator[dict]:
