@@ -96,7 +96,8 @@ def prompts_from_mask(mask: np.ndarray, spacing_zyx: tuple[float, float, float],
     if not fg.any():
         what = f"label {protocol.label}" if protocol.label is not None else f"values > {protocol.threshold}"
         raise EmptyMaskError(f"reference mask has no foreground ({what}); no prompt can be derived",
-                             "check --label / --threshold against the mask's values")
+                             "check PromptProtocol.label / .threshold against the values the mask holds "
+                             "(e.g. the vocabulary label of the structure)")
     rng = np.random.default_rng(protocol.seed)
     _, sy, sx = spacing_zyx
     mx, my = protocol.margin_mm / sx, protocol.margin_mm / sy
