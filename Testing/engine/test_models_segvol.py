@@ -253,3 +253,18 @@ def test_preprocessing_follows_segvols_processor(ct):
     assert [int(v) for v in d["foreground_start_coord"]] == list(lo)
     assert [int(v) for v in d["foreground_end_coord"]] == list(hi)
     assert 0 < lo[1] and hi[1] < ct.shape[1]  # the air around the body is cropped away
+
+
+def test_cli_needs_the_explicit_opt_in_flag(segvol_dir, ct, tmp_path, capsys, monkeypatch):
+    from organsegbench.cli import main
+    from organsegbench.io import write_image
+
+    monkeypatch.delenv("ORGANSEGBENCH_SEGVOL_TRUST_REMOTE_CODE", raising=False)
+    image = write_image(ct, tmp_path / "ct.nii.gz")
+    args = ["segment", str(image), "--model", "segvol", "--weights", str(segvol_dir), "--device", "cpu",
+            "--box", "6:13,9,12,30,25", "--out", str(tmp_path / "seg.nii.gz")]
+    assert main(args) == 2
+    assert "trust" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "seg.nii.gz").exists()
+    assert main([*args, "--trust-remote-code"]) == 0
+    assert (tmp_path / "seg.nii.gz").exists()

@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--modality", choices=["CT", "MR", "PET"], help="modality (default: guessed from intensities)")
     p.add_argument("--fast", action="store_true", help="TotalSegmentator: 3 mm model")
     p.add_argument("--roi-subset", metavar="NAMES", help="TotalSegmentator: only these structures")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="SegVol: allow running the Python code shipped in its model folder (recorded)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output label map (.nii.gz, .nrrd)")
     p.set_defaults(func=run)
@@ -113,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         options["fast"] = True
     if args.roi_subset:
         options["roi_subset"] = [s.strip() for s in args.roi_subset.split(",") if s.strip()]
+    if args.trust_remote_code:
+        options["trust_remote_code"] = True
     model = cls(weights=args.weights, device=args.device, batch_size=args.batch_size, seed=args.seed, **options)
     image = read_image(args.image)
     output = "volume" if slice_range is not None else "prompted"
