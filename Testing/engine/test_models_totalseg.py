@@ -93,8 +93,8 @@ def test_totalseg_missing_weights_say_what_to_get():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("ORGANSEGBENCH_SLOW_MODELS"),
-                    reason="~75 s on 1 CPU core (five nnU-Net runs); set ORGANSEGBENCH_SLOW_MODELS=1 to run")
+@pytest.mark.skipif(not (os.environ.get("ORGANSEGBENCH_SLOW_MODELS") or os.environ.get("CI")),
+                    reason="~75 s on 1 CPU core (five nnU-Net runs); runs in CI, or set ORGANSEGBENCH_SLOW_MODELS=1")
 def test_totalseg_normal_mode_runs_the_five_part_models(tmp_path):
     from totalsegmentator.map_to_binary import class_map_5_parts
 
