@@ -113,3 +113,23 @@ def test_totalseg_normal_mode_runs_the_five_part_models(tmp_path):
     assert res.labelmap.shape == img.shape and len(res.labels) == 117
     assert res.provenance["notes"]["mode"] == "normal"
     assert set(res.provenance["task_weights"]) == {p[0] for p in parts}
+
+
+def test_out_of_memory_goes_through_the_shared_fallback(fast_weights, monkeypatch):
+    """TotalSegmentator's OOM handling is the base class's: on the CPU (nothing left to fall back to) it is a
+    clear error naming the model and the remedies, never a traceback or an empty mask."""
+    from organsegbench.models.totalseg import TotalSegmentatorSegmenter
+
+    calls = []
+
+    def oom(self, image, ctx):
+        calls.append(ctx.device)
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(TotalSegmentatorSegmenter, "run_totalseg", oom)
+    img = synthetic.image(ct_volume(shape=(8, 16, 16)))
+    seg = registry.create("totalsegmentator", device="cpu", fast=True)
+    with pytest.raises(OrganSegBenchError, match="ran out of memory on cpu") as err:
+        seg.segment(img)
+    assert "--device cpu" in err.value.hint or "crop" in err.value.hint
+    assert calls == ["cpu"]

@@ -118,6 +118,9 @@ class RunContext:
     progress: Callable[[int, int], None] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     cpu_fallback: bool = True
+    #: the input image with its geometry, for adapters that run a whole-image pipeline of their own
+    #: (TotalSegmentator, MOOSE, SAT) instead of working on the model-frame array
+    image: Image | None = None
 
     def check(self) -> None:
         """Raise :class:`RunCancelled` when the run was cancelled."""
@@ -251,7 +254,7 @@ class BaseSegmenter:
             mp = self.expand_to_range(mp, slice_range, frame, notes)
         mp = self.clip_prompts(mp, volume.shape, notes)
         ctx = RunContext(device=pick_device(self.device_arg), batch_size=self.batch_size, cancel=cancel,
-                         progress=progress, notes=notes, cpu_fallback=self.cpu_fallback)
+                         progress=progress, notes=notes, cpu_fallback=self.cpu_fallback, image=image)
         out_path = Path(out) if out is not None else None
         try:
             ctx.check()

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from organsegbench.config import weights_dir
 from organsegbench.errors import DependencyError, OrganSegBenchError
 from organsegbench.io.image import Image
-from organsegbench.models.base import BaseSegmenter, RunContext, is_oom
+from organsegbench.models.base import BaseSegmenter, RunContext
 from organsegbench.models.protocol import Capabilities
 from organsegbench.prompts import PromptSet
 
@@ -82,20 +81,9 @@ class MooseSegmenter(BaseSegmenter):
     def load(self, weights_path: Path, device: str) -> None:
         pass  # MOOSE loads its nnU-Net predictor per call
 
-    def segment(self, image: Image, prompts: PromptSet | None = None, **kwargs: Any):
-        self._image = image
-        return super().segment(image, prompts, **kwargs)
-
-    def run_with_fallback(self, volume: np.ndarray, prompts: PromptSet, ctx: RunContext):
-        self.ensure_loaded(ctx.device)
-        try:
-            return self.run_moose(self._image, ctx)
-        except Exception as exc:
-            if not is_oom(exc) or ctx.device == "cpu" or not ctx.cpu_fallback:
-                raise
-            ctx.notes["oom_fallback"] = f"{ctx.device}->cpu"
-            ctx.device = "cpu"
-            return self.run_moose(self._image, ctx)
+    def predict(self, volume: np.ndarray, prompts: PromptSet, ctx: RunContext) -> tuple[np.ndarray, dict[int, str]]:
+        """Run MOOSE on the input image itself (``ctx.image``); out-of-memory handling is the base class's."""
+        return self.run_moose(ctx.image, ctx)
 
     def run_moose(self, image: Image, ctx: RunContext) -> tuple[np.ndarray, dict[int, str]]:
         """Call ``moosez.moose`` on a SimpleITK image and map the result onto the input grid."""
@@ -114,5 +102,3 @@ class MooseSegmenter(BaseSegmenter):
         names = {int(k): str(v) for k, v in used[0].organ_indices.items() if int(k) != 0}
         return sitk.GetArrayFromImage(seg).astype(np.uint16), names
 
-    def predict(self, volume, prompts, ctx):  # pragma: no cover - run_moose is used instead
-        raise NotImplementedError

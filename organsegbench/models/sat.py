@@ -26,7 +26,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -105,13 +104,9 @@ class SatSegmenter(BaseSegmenter):
     def load(self, weights_path, device):  # pragma: no cover - nothing to load in-process
         pass
 
-    def segment(self, image: Image, prompts: PromptSet | None = None, **kwargs: Any):
-        self._image = image
-        return super().segment(image, prompts, **kwargs)
-
-    def run_with_fallback(self, volume: np.ndarray, prompts: PromptSet, ctx: RunContext):
-        self.ensure_loaded(ctx.device)
-        return self.run_sat(self._image, prompts, ctx)
+    def predict(self, volume: np.ndarray, prompts: PromptSet, ctx: RunContext) -> tuple[np.ndarray, dict[int, str]]:
+        """Run SAT on the input image itself (``ctx.image``), in a child process of its own."""
+        return self.run_sat(ctx.image, prompts, ctx)
 
     def run_sat(self, image: Image, prompts: PromptSet, ctx: RunContext) -> tuple[np.ndarray, dict[int, str]]:
         """Run SAT in a temporary folder and map its per-label masks back (later labels win overlaps)."""

@@ -20,7 +20,6 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -112,12 +111,10 @@ class TotalSegmentatorSegmenter(BaseSegmenter):
             raise DependencyError("TotalSegmentator is not installed", "pip install 'organsegbench[models]'") from exc
 
     def predict(self, volume: np.ndarray, prompts: PromptSet, ctx: RunContext) -> tuple[np.ndarray, dict[int, str]]:
-        raise NotImplementedError  # segment() below calls run_totalseg on the Image itself
-
-    def segment(self, image: Image, prompts: PromptSet | None = None, **kwargs: Any):
-        """Text prompts (structure names) select TotalSegmentator's ``roi_subset``."""
-        self._image = image
-        return super().segment(image, prompts, **kwargs)
+        """Run TotalSegmentator on the input image itself (``ctx.image``); out-of-memory handling (CPU retry or a
+        clear error) is the base class's :meth:`run_with_fallback`."""
+        prepare_totalseg_env(self.task_ids())  # per run: text prompts may add the cropping model (298)
+        return self.run_totalseg(ctx.image, ctx)
 
     def check_prompts(self, prompts: PromptSet, output: str, slice_range):
         prompts = super().check_prompts(prompts, output, slice_range)
@@ -126,20 +123,6 @@ class TotalSegmentatorSegmenter(BaseSegmenter):
 
     def _device(self, device: str) -> str:
         return "gpu" if device == "cuda" else ("gpu:" + device.split(":")[1] if device.startswith("cuda:") else device)
-
-    def run_with_fallback(self, volume: np.ndarray, prompts: PromptSet, ctx: RunContext):
-        self.ensure_loaded(ctx.device)
-        prepare_totalseg_env(self.task_ids())  # per run: text prompts may add the cropping model (298)
-        try:
-            return self.run_totalseg(self._image, ctx)
-        except Exception as exc:
-            from organsegbench.models.base import is_oom
-
-            if not is_oom(exc) or ctx.device == "cpu" or not ctx.cpu_fallback:
-                raise
-            ctx.notes["oom_fallback"] = f"{ctx.device}->cpu"
-            ctx.device = "cpu"
-            return self.run_totalseg(self._image, ctx)
 
     def run_totalseg(self, image: Image, ctx: RunContext) -> tuple[np.ndarray, dict[int, str]]:
         """Write the image to a temporary NIfTI, run TotalSegmentator's Python API, read the label map back."""
