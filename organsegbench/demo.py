@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from organsegbench.io.image import Image
 from organsegbench.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -38,17 +39,16 @@ class DemoResult:
     rows: list[dict[str, object]] = field(default_factory=list)
 
 
-def structure_table(ref_path: Path, pred_path: Path, vocabulary: str) -> list[dict[str, object]]:
-    """Per-structure rows comparing two label maps of one vocabulary (reference first).
+def structure_table(ref: Image, pred: Image, vocabulary: str) -> list[dict[str, object]]:
+    """Per-structure rows comparing two label maps of one vocabulary (reference first, same grid).
 
     Returns dicts with ``label``, ``structure``, ``volume_normal_ml``, ``volume_fast_ml``, ``dsc``, ``hd95_mm``,
     ``assd_mm``, ``nsd_2mm`` and ``note`` (why a value is empty).
     """
-    from organsegbench.io import read_image, require_same_grid
+    from organsegbench.io import require_same_grid
     from organsegbench.labels import get_vocabulary
     from organsegbench.metrics import evaluate_pair
 
-    ref, pred = read_image(ref_path), read_image(pred_path)
     require_same_grid(ref, pred, "normal", "fast")
     names = get_vocabulary(vocabulary).labels
     results = evaluate_pair(ref.array, pred.array, ref.spacing_zyx, metrics=TABLE_METRICS, nsd_tolerance_mm=2.0)
@@ -100,9 +100,12 @@ def run_demo(out: str | Path, progress: bool = True,
     if "compare" in stages:
         if on_stage:
             on_stage("compare")
-        res.rows = structure_table(normal, fast, "total")
+        from organsegbench.io import read_image
+
+        ct_img, normal_img, fast_img = read_image(ct), read_image(normal), read_image(fast)
+        res.rows = structure_table(normal_img, fast_img, "total")
         res.files["structures_csv"] = write_csv(res.rows, out / "structures.csv", meta)
-        res.files["overlay_png"] = _montage(ct, normal, fast, out / "overlay.png")
+        res.files["overlay_png"] = _montage(ct_img, normal_img, fast_img, out / "overlay.png")
     for stage in ("evaluate", "errormap"):
         if stage in stages:
             if on_stage:
@@ -113,11 +116,10 @@ def run_demo(out: str | Path, progress: bool = True,
     return res
 
 
-def _montage(ct: Path, normal: Path, fast: Path, png: Path) -> Path:
-    from organsegbench.io import read_image
+def _montage(ct: Image, normal: Image, fast: Image, png: Path) -> Path:
     from organsegbench.labels import get_vocabulary
     from organsegbench.viz.montage import overlay_montage
 
-    return overlay_montage(read_image(ct), read_image(normal), read_image(fast), png,
+    return overlay_montage(ct, normal, fast, png,
                            labels=get_vocabulary("total").labels, names=("normal", "fast"),
                            title="TotalSegmentator normal (solid) vs --fast (dashed), abdominal CT")
