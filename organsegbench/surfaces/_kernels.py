@@ -61,71 +61,118 @@ def _closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
     return ax + abx * v + acx * w, ay + aby * v + acy * w, az + abz * v + acz * w, 0
 
 
+@njit(cache=True, inline="always")
+def _scan(px, py, pz, v, vertex_faces, faces, points, best, bf, breg, bx, by, bz):
+    """Test every triangle incident to vertex ``v``; keep the closest (first found wins ties)."""
+    for j in range(vertex_faces.shape[1]):
+        f = vertex_faces[v, j]
+        if f < 0:
+            break
+        a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+        x, y, z, reg = _closest(px, py, pz, points[a, 0], points[a, 1], points[a, 2], points[b, 0],
+                                points[b, 1], points[b, 2], points[c, 0], points[c, 1], points[c, 2])
+        d2 = (px - x) ** 2 + (py - y) ** 2 + (pz - z) ** 2
+        if d2 < best:
+            best, bf, breg, bx, by, bz = d2, f, reg, x, y, z
+    return best, bf, breg, bx, by, bz
+
+
+@njit(cache=True, inline="always")
+def _uncovered(faces, bf, breg, seen, ns):
+    """The vertex whose triangles must still be tested for the closest feature to be a local minimum, or -1.
+
+    A face-interior closest point is final; a vertex is final once its triangles were tested; an edge once the
+    triangles of either end were (they include both faces of the edge)."""
+    if breg == 0:
+        return -1
+    if breg <= 3:
+        w = faces[bf, breg - 1]
+        for s in range(ns):
+            if seen[s] == w:
+                return -1
+        return w
+    e0 = faces[bf, 0] if breg != 6 else faces[bf, 1]
+    e1 = faces[bf, 1] if breg == 4 else faces[bf, 2]
+    for s in range(ns):
+        if seen[s] == e0 or seen[s] == e1:
+            return -1
+    return e0
+
+
 @njit(cache=True, parallel=True)
-def exact_signed_distance(q, nearest, vertex_faces, faces, points, face_normals, vertex_normals):
-    """Signed distances of points ``q`` (n, 3) given their ``nearest`` vertices (n, k)."""
+def exact_signed_distance(q, nearest, vertex_faces, faces, points, face_normals, vertex_normals, max_walk):
+    """Signed distances of points ``q`` (n, 3) seeded by their ``nearest`` vertices (n, k), walking the mesh."""
     n = q.shape[0]
     out = np.empty(n)
-    for i in prange(n):
-        px, py, pz = q[i, 0], q[i, 1], q[i, 2]
-        best = np.inf
-        bf = -1
-        breg = 0
-        bx = by = bz = 0.0
-        for kk in range(nearest.shape[1]):
-            v = nearest[i, kk]
-            for j in range(vertex_faces.shape[1]):
-                f = vertex_faces[v, j]
-                if f < 0:
+    block = 1024
+    for blk in prange((n + block - 1) // block):
+        seen = np.empty(nearest.shape[1] + max_walk, dtype=np.int64)
+        for i in range(blk * block, min(n, (blk + 1) * block)):
+            px, py, pz = q[i, 0], q[i, 1], q[i, 2]
+            best = np.inf
+            bf = -1
+            breg = 0
+            bx = by = bz = 0.0
+            ns = 0
+            for kk in range(nearest.shape[1]):
+                v = nearest[i, kk]
+                seen[ns] = v
+                ns += 1
+                best, bf, breg, bx, by, bz = _scan(px, py, pz, v, vertex_faces, faces, points,
+                                                   best, bf, breg, bx, by, bz)
+            for _ in range(max_walk):  # walk until the closest feature's triangles have all been tested
+                w = _uncovered(faces, bf, breg, seen, ns)
+                if w < 0:
                     break
-                a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
-                x, y, z, reg = _closest(px, py, pz, points[a, 0], points[a, 1], points[a, 2], points[b, 0],
-                                        points[b, 1], points[b, 2], points[c, 0], points[c, 1], points[c, 2])
-                d2 = (px - x) ** 2 + (py - y) ** 2 + (pz - z) ** 2
-                if d2 < best:
-                    best, bf, breg, bx, by, bz = d2, f, reg, x, y, z
-        nx, ny, nz = face_normals[bf, 0], face_normals[bf, 1], face_normals[bf, 2]
-        if 1 <= breg <= 3:
-            vert = faces[bf, breg - 1]
-            nx, ny, nz = vertex_normals[vert, 0], vertex_normals[vert, 1], vertex_normals[vert, 2]
-        elif breg >= 4:
-            if breg == 4:
-                e0, e1 = faces[bf, 0], faces[bf, 1]
-            elif breg == 5:
-                e0, e1 = faces[bf, 0], faces[bf, 2]
-            else:
-                e0, e1 = faces[bf, 1], faces[bf, 2]
-            nx = ny = nz = 0.0
-            for j in range(vertex_faces.shape[1]):  # faces sharing the edge: sum of their normals
-                f = vertex_faces[e0, j]
-                if f < 0:
-                    break
-                if faces[f, 0] == e1 or faces[f, 1] == e1 or faces[f, 2] == e1:
-                    nx += face_normals[f, 0]
-                    ny += face_normals[f, 1]
-                    nz += face_normals[f, 2]
-        side = (px - bx) * nx + (py - by) * ny + (pz - bz) * nz
-        d = np.sqrt(best)
-        out[i] = -d if side < 0.0 else d
+                seen[ns] = w
+                ns += 1
+                best, bf, breg, bx, by, bz = _scan(px, py, pz, w, vertex_faces, faces, points,
+                                                   best, bf, breg, bx, by, bz)
+            out[i] = _signed(px, py, pz, best, bf, breg, bx, by, bz, vertex_faces, faces, face_normals,
+                             vertex_normals)
     return out
 
 
+@njit(cache=True, inline="always")
+def _signed(px, py, pz, best, bf, breg, bx, by, bz, vertex_faces, faces, face_normals, vertex_normals):
+    """Distance with the sign of the closest feature's pseudo-normal (negative inside)."""
+    nx, ny, nz = face_normals[bf, 0], face_normals[bf, 1], face_normals[bf, 2]
+    if 1 <= breg <= 3:
+        vert = faces[bf, breg - 1]
+        nx, ny, nz = vertex_normals[vert, 0], vertex_normals[vert, 1], vertex_normals[vert, 2]
+    elif breg >= 4:
+        e0 = faces[bf, 0] if breg != 6 else faces[bf, 1]
+        e1 = faces[bf, 1] if breg == 4 else faces[bf, 2]
+        nx = ny = nz = 0.0
+        for j in range(vertex_faces.shape[1]):  # faces sharing the edge: sum of their normals
+            f = vertex_faces[e0, j]
+            if f < 0:
+                break
+            if faces[f, 0] == e1 or faces[f, 1] == e1 or faces[f, 2] == e1:
+                nx += face_normals[f, 0]
+                ny += face_normals[f, 1]
+                nz += face_normals[f, 2]
+    side = (px - bx) * nx + (py - by) * ny + (pz - bz) * nz
+    d = np.sqrt(best)
+    return -d if side < 0.0 else d
+
+
 def run(q: np.ndarray, nearest: np.ndarray, vertex_faces: np.ndarray, faces: np.ndarray, points: np.ndarray,
-        face_normals: np.ndarray, vertex_normals: np.ndarray, workers: int) -> np.ndarray:
+        face_normals: np.ndarray, vertex_normals: np.ndarray, workers: int, max_walk: int) -> np.ndarray:
     """Call the kernel with ``workers`` threads (contiguous inputs)."""
     numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
     c = np.ascontiguousarray
     return exact_signed_distance(c(q, dtype=np.float64), c(nearest, dtype=np.int64), c(vertex_faces),
-                                 c(faces, dtype=np.int64), c(points), c(face_normals), c(vertex_normals))
+                                 c(faces, dtype=np.int64), c(points), c(face_normals), c(vertex_normals),
+                                 int(max_walk))
 
 
-@njit(cache=True)
-def mesh_normals(points, faces):
+@njit(cache=True, parallel=True)
+def mesh_normals(points, faces, vertex_faces):
     """Unit face normals and angle-weighted unit vertex pseudo-normals (same as the numpy functions)."""
     m = faces.shape[0]
     fn = np.zeros((m, 3))
-    vn = np.zeros((points.shape[0], 3))
-    for f in range(m):
+    for f in prange(m):
         a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
         e1x, e1y, e1z = points[b, 0] - points[a, 0], points[b, 1] - points[a, 1], points[b, 2] - points[a, 2]
         e2x, e2y, e2z = points[c, 0] - points[a, 0], points[c, 1] - points[a, 1], points[c, 2] - points[a, 2]
@@ -134,40 +181,39 @@ def mesh_normals(points, faces):
         nz = e1x * e2y - e1y * e2x
         norm = np.sqrt(nx * nx + ny * ny + nz * nz)
         if norm > 0:
-            nx, ny, nz = nx / norm, ny / norm, nz / norm
-        else:
-            nx = ny = nz = 0.0
-        fn[f, 0], fn[f, 1], fn[f, 2] = nx, ny, nz
-        for corner in range(3):
-            v0 = faces[f, corner]
+            fn[f, 0], fn[f, 1], fn[f, 2] = nx / norm, ny / norm, nz / norm
+    vn = np.zeros((points.shape[0], 3))
+    for v0 in prange(points.shape[0]):  # each vertex sums over its own triangles: no write conflicts
+        sx = sy = sz = 0.0
+        for j in range(vertex_faces.shape[1]):
+            f = vertex_faces[v0, j]
+            if f < 0:
+                break
+            corner = 0 if faces[f, 0] == v0 else (1 if faces[f, 1] == v0 else 2)
             v1 = faces[f, (corner + 1) % 3]
             v2 = faces[f, (corner + 2) % 3]
             ux, uy, uz = points[v1, 0] - points[v0, 0], points[v1, 1] - points[v0, 1], points[v1, 2] - points[v0, 2]
             wx, wy, wz = points[v2, 0] - points[v0, 0], points[v2, 1] - points[v0, 1], points[v2, 2] - points[v0, 2]
             den = max(np.sqrt((ux * ux + uy * uy + uz * uz) * (wx * wx + wy * wy + wz * wz)), 1e-300)
-            cosang = min(1.0, max(-1.0, (ux * wx + uy * wy + uz * wz) / den))
-            ang = np.arccos(cosang)
-            vn[v0, 0] += nx * ang
-            vn[v0, 1] += ny * ang
-            vn[v0, 2] += nz * ang
-    for v in range(vn.shape[0]):
-        norm = np.sqrt(vn[v, 0] ** 2 + vn[v, 1] ** 2 + vn[v, 2] ** 2)
+            ang = np.arccos(min(1.0, max(-1.0, (ux * wx + uy * wy + uz * wz) / den)))
+            sx += fn[f, 0] * ang
+            sy += fn[f, 1] * ang
+            sz += fn[f, 2] * ang
+        norm = np.sqrt(sx * sx + sy * sy + sz * sz)
         if norm > 0:
-            vn[v, 0] /= norm
-            vn[v, 1] /= norm
-            vn[v, 2] /= norm
+            vn[v0, 0], vn[v0, 1], vn[v0, 2] = sx / norm, sy / norm, sz / norm
     return fn, vn
 
 
 @njit(cache=True)
 def vertex_face_table(faces, n_points):
     """Faces incident to each vertex, ``(n_points, max valence)``, padded with -1, in increasing face order."""
-    counts = np.zeros(n_points, dtype=np.int64)
+    counts = np.zeros(n_points, dtype=np.int32)
     for f in range(faces.shape[0]):
         for c in range(3):
             counts[faces[f, c]] += 1
     width = max(1, counts.max()) if n_points else 1
-    out = np.full((n_points, width), -1, dtype=np.int64)
+    out = np.full((n_points, width), -1, dtype=np.int32)  # int32: half the memory traffic (faces < 2**31)
     fill = np.zeros(n_points, dtype=np.int64)
     for f in range(faces.shape[0]):
         for c in range(3):
