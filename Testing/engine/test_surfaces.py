@@ -173,7 +173,8 @@ def test_compiled_normals_and_adjacency_match_numpy():
     from organsegbench.surfaces.distance import face_normals, vertex_pseudo_normals
 
     surf = surface_from_labelmap(_ball(1.0, 9.0), smoothing_iterations=5)
-    fn, vn = _kernels.mesh_normals(surf.points, surf.faces, _kernels.vertex_face_table(surf.faces, surf.n_points))
+    fn = _kernels.face_normals(surf.points, surf.faces)
+    vn = _kernels.vertex_normals(surf.points, surf.faces, _kernels.vertex_face_table(surf.faces, surf.n_points), fn)
     np.testing.assert_allclose(fn, face_normals(surf.points, surf.faces), atol=1e-12)
     np.testing.assert_allclose(vn, vertex_pseudo_normals(surf.points, surf.faces), atol=1e-12)
     table = _kernels.vertex_face_table(surf.faces, surf.n_points)

@@ -62,13 +62,23 @@ def _closest(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
 
 
 @njit(cache=True, inline="always")
-def _scan(px, py, pz, v, vertex_faces, faces, points, best, bf, breg, bx, by, bz):
-    """Test every triangle incident to vertex ``v``; keep the closest (first found wins ties)."""
+def _scan(px, py, pz, v, seen, nprev, vertex_faces, faces, points, best, bf, breg, bx, by, bz):
+    """Test every triangle incident to vertex ``v``; keep the closest (first found wins ties).
+
+    Triangles that also touch one of the ``nprev`` vertices scanned before (``seen``) were tested then: skipped."""
     for j in range(vertex_faces.shape[1]):
         f = vertex_faces[v, j]
         if f < 0:
             break
         a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+        tested = False
+        for s in range(nprev):
+            u = seen[s]
+            if u == a or u == b or u == c:
+                tested = True
+                break
+        if tested:
+            continue
         x, y, z, reg = _closest(px, py, pz, points[a, 0], points[a, 1], points[a, 2], points[b, 0],
                                 points[b, 1], points[b, 2], points[c, 0], points[c, 1], points[c, 2])
         d2 = (px - x) ** 2 + (py - y) ** 2 + (pz - z) ** 2
@@ -100,7 +110,7 @@ def _uncovered(faces, bf, breg, seen, ns):
 
 
 @njit(cache=True, parallel=True)
-def exact_signed_distance(q, nearest, vertex_faces, faces, points, face_normals, vertex_normals, max_walk):
+def exact_signed_distance(q, nearest, vertex_faces, faces, points, face_normals, max_walk):
     """Signed distances of points ``q`` (n, 3) seeded by their ``nearest`` vertices (n, k), walking the mesh."""
     n = q.shape[0]
     out = np.empty(n)
@@ -116,30 +126,29 @@ def exact_signed_distance(q, nearest, vertex_faces, faces, points, face_normals,
             ns = 0
             for kk in range(nearest.shape[1]):
                 v = nearest[i, kk]
+                best, bf, breg, bx, by, bz = _scan(px, py, pz, v, seen, ns, vertex_faces, faces, points,
+                                                   best, bf, breg, bx, by, bz)
                 seen[ns] = v
                 ns += 1
-                best, bf, breg, bx, by, bz = _scan(px, py, pz, v, vertex_faces, faces, points,
-                                                   best, bf, breg, bx, by, bz)
             for _ in range(max_walk):  # walk until the closest feature's triangles have all been tested
                 w = _uncovered(faces, bf, breg, seen, ns)
                 if w < 0:
                     break
+                best, bf, breg, bx, by, bz = _scan(px, py, pz, w, seen, ns, vertex_faces, faces, points,
+                                                   best, bf, breg, bx, by, bz)
                 seen[ns] = w
                 ns += 1
-                best, bf, breg, bx, by, bz = _scan(px, py, pz, w, vertex_faces, faces, points,
-                                                   best, bf, breg, bx, by, bz)
-            out[i] = _signed(px, py, pz, best, bf, breg, bx, by, bz, vertex_faces, faces, face_normals,
-                             vertex_normals)
+            out[i] = _signed(px, py, pz, best, bf, breg, bx, by, bz, vertex_faces, faces, points, face_normals)
     return out
 
 
 @njit(cache=True, inline="always")
-def _signed(px, py, pz, best, bf, breg, bx, by, bz, vertex_faces, faces, face_normals, vertex_normals):
-    """Distance with the sign of the closest feature's pseudo-normal (negative inside)."""
+def _signed(px, py, pz, best, bf, breg, bx, by, bz, vertex_faces, faces, points, face_normals):
+    """Distance with the sign of the closest feature's pseudo-normal (negative inside); a vertex's pseudo-normal is
+    computed when needed (cheaper than all of them up front)."""
     nx, ny, nz = face_normals[bf, 0], face_normals[bf, 1], face_normals[bf, 2]
     if 1 <= breg <= 3:
-        vert = faces[bf, breg - 1]
-        nx, ny, nz = vertex_normals[vert, 0], vertex_normals[vert, 1], vertex_normals[vert, 2]
+        nx, ny, nz = _vertex_normal(faces[bf, breg - 1], points, faces, vertex_faces, face_normals)
     elif breg >= 4:
         e0 = faces[bf, 0] if breg != 6 else faces[bf, 1]
         e1 = faces[bf, 1] if breg == 4 else faces[bf, 2]
@@ -158,18 +167,17 @@ def _signed(px, py, pz, best, bf, breg, bx, by, bz, vertex_faces, faces, face_no
 
 
 def run(q: np.ndarray, nearest: np.ndarray, vertex_faces: np.ndarray, faces: np.ndarray, points: np.ndarray,
-        face_normals: np.ndarray, vertex_normals: np.ndarray, workers: int, max_walk: int) -> np.ndarray:
+        face_normals: np.ndarray, workers: int, max_walk: int) -> np.ndarray:
     """Call the kernel with ``workers`` threads (contiguous inputs)."""
     numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
     c = np.ascontiguousarray
     return exact_signed_distance(c(q, dtype=np.float64), c(nearest, dtype=np.int64), c(vertex_faces),
-                                 c(faces, dtype=np.int64), c(points), c(face_normals), c(vertex_normals),
-                                 int(max_walk))
+                                 c(faces, dtype=np.int64), c(points), c(face_normals), int(max_walk))
 
 
 @njit(cache=True, parallel=True)
-def mesh_normals(points, faces, vertex_faces):
-    """Unit face normals and angle-weighted unit vertex pseudo-normals (same as the numpy functions)."""
+def face_normals(points, faces):
+    """Unit face normals ``(m, 3)`` (zero for degenerate triangles), as the numpy function."""
     m = faces.shape[0]
     fn = np.zeros((m, 3))
     for f in prange(m):
@@ -182,27 +190,40 @@ def mesh_normals(points, faces, vertex_faces):
         norm = np.sqrt(nx * nx + ny * ny + nz * nz)
         if norm > 0:
             fn[f, 0], fn[f, 1], fn[f, 2] = nx / norm, ny / norm, nz / norm
+    return fn
+
+
+@njit(cache=True, inline="always")
+def _vertex_normal(v0, points, faces, vertex_faces, fn):
+    """Angle-weighted unit pseudo-normal of vertex ``v0`` from its triangles, in vertex-face-table order."""
+    sx = sy = sz = 0.0
+    for j in range(vertex_faces.shape[1]):
+        f = vertex_faces[v0, j]
+        if f < 0:
+            break
+        corner = 0 if faces[f, 0] == v0 else (1 if faces[f, 1] == v0 else 2)
+        v1 = faces[f, (corner + 1) % 3]
+        v2 = faces[f, (corner + 2) % 3]
+        ux, uy, uz = points[v1, 0] - points[v0, 0], points[v1, 1] - points[v0, 1], points[v1, 2] - points[v0, 2]
+        wx, wy, wz = points[v2, 0] - points[v0, 0], points[v2, 1] - points[v0, 1], points[v2, 2] - points[v0, 2]
+        den = max(np.sqrt((ux * ux + uy * uy + uz * uz) * (wx * wx + wy * wy + wz * wz)), 1e-300)
+        ang = np.arccos(min(1.0, max(-1.0, (ux * wx + uy * wy + uz * wz) / den)))
+        sx += fn[f, 0] * ang
+        sy += fn[f, 1] * ang
+        sz += fn[f, 2] * ang
+    norm = np.sqrt(sx * sx + sy * sy + sz * sz)
+    if norm > 0:
+        return sx / norm, sy / norm, sz / norm
+    return 0.0, 0.0, 0.0
+
+
+@njit(cache=True, parallel=True)
+def vertex_normals(points, faces, vertex_faces, fn):
+    """Angle-weighted unit vertex pseudo-normals ``(n, 3)`` (same values as the numpy function to rounding)."""
     vn = np.zeros((points.shape[0], 3))
     for v0 in prange(points.shape[0]):  # each vertex sums over its own triangles: no write conflicts
-        sx = sy = sz = 0.0
-        for j in range(vertex_faces.shape[1]):
-            f = vertex_faces[v0, j]
-            if f < 0:
-                break
-            corner = 0 if faces[f, 0] == v0 else (1 if faces[f, 1] == v0 else 2)
-            v1 = faces[f, (corner + 1) % 3]
-            v2 = faces[f, (corner + 2) % 3]
-            ux, uy, uz = points[v1, 0] - points[v0, 0], points[v1, 1] - points[v0, 1], points[v1, 2] - points[v0, 2]
-            wx, wy, wz = points[v2, 0] - points[v0, 0], points[v2, 1] - points[v0, 1], points[v2, 2] - points[v0, 2]
-            den = max(np.sqrt((ux * ux + uy * uy + uz * uz) * (wx * wx + wy * wy + wz * wz)), 1e-300)
-            ang = np.arccos(min(1.0, max(-1.0, (ux * wx + uy * wy + uz * wz) / den)))
-            sx += fn[f, 0] * ang
-            sy += fn[f, 1] * ang
-            sz += fn[f, 2] * ang
-        norm = np.sqrt(sx * sx + sy * sy + sz * sz)
-        if norm > 0:
-            vn[v0, 0], vn[v0, 1], vn[v0, 2] = sx / norm, sy / norm, sz / norm
-    return fn, vn
+        vn[v0, 0], vn[v0, 1], vn[v0, 2] = _vertex_normal(v0, points, faces, vertex_faces, fn)
+    return vn
 
 
 @njit(cache=True)

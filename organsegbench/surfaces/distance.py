@@ -106,22 +106,21 @@ class SurfaceDistance:
         return _numba_kernel() if self.surface.n_faces >= _NUMBA_MIN_WORK else None
 
     @cached_property
-    def _normals(self) -> tuple[np.ndarray, np.ndarray]:
-        kernel = self._compiled()
-        if kernel is not None:
-            return kernel.mesh_normals(self.surface.points, self.surface.faces, self.vertex_faces)
-        return (face_normals(self.surface.points, self.surface.faces),
-                vertex_pseudo_normals(self.surface.points, self.surface.faces))
-
-    @property
     def face_normals(self) -> np.ndarray:
         """Unit face normals ``(m, 3)``."""
-        return self._normals[0]
+        kernel = self._compiled()
+        if kernel is not None:
+            return kernel.face_normals(self.surface.points, self.surface.faces)
+        return face_normals(self.surface.points, self.surface.faces)
 
-    @property
+    @cached_property
     def vertex_normals(self) -> np.ndarray:
-        """Angle-weighted vertex pseudo-normals ``(n, 3)``."""
-        return self._normals[1]
+        """Angle-weighted vertex pseudo-normals ``(n, 3)`` (the compiled exact kernel computes the few it needs)."""
+        kernel = self._compiled()
+        if kernel is not None:
+            return kernel.vertex_normals(self.surface.points, self.surface.faces, self.vertex_faces,
+                                         self.face_normals)
+        return vertex_pseudo_normals(self.surface.points, self.surface.faces)
 
     @cached_property
     def vertex_faces(self) -> np.ndarray:
@@ -194,7 +193,7 @@ class SurfaceDistance:
             return np.where(sign < 0, -d, d)
         if kernel is not None:
             return kernel.run(pts, idx, self.vertex_faces, self.surface.faces, self.surface.points,
-                              self.face_normals, self.vertex_normals, nw, MAX_WALK)
+                              self.face_normals, nw, MAX_WALK)
         out = np.empty(len(pts))
         chunks = [(s, min(s + _CHUNK, len(pts))) for s in range(0, len(pts), _CHUNK)]
 
