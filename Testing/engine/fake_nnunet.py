@@ -44,8 +44,13 @@ def plans(dataset_name: str, spacing: float, patch: int = 32) -> dict:
 
 
 def write_model_folder(root: Path, dataset_name: str, trainer: str, labels: dict[int, str], spacing: float,
-                       seed: int = 0) -> Path:
-    """Write ``root/<dataset_name>/<trainer>__nnUNetPlans__3d_fullres`` and return the dataset folder."""
+                       seed: int = 0, payload: object | None = None) -> Path:
+    """Write ``root/<dataset_name>/<trainer>__nnUNetPlans__3d_fullres`` and return the dataset folder.
+
+    The checkpoint has the keys nnU-Net v2 saves, including training logs with numpy floats and a ``torch.device``
+    in ``init_args``; ``payload`` (if given) is stored under ``"extra"`` (to test the pickle safety scan).
+    """
+    import numpy as np
     import torch
     from dynamic_network_architectures.architectures.unet import PlainConvUNet
 
@@ -65,9 +70,15 @@ def write_model_folder(root: Path, dataset_name: str, trainer: str, labels: dict
                         n_conv_per_stage_decoder=kw["n_conv_per_stage_decoder"], conv_bias=True,
                         norm_op=torch.nn.InstanceNorm3d, norm_op_kwargs={"eps": 1e-5, "affine": True},
                         nonlin=torch.nn.LeakyReLU, nonlin_kwargs={"inplace": True}, deep_supervision=False)
-    torch.save({"network_weights": net.state_dict(), "trainer_name": trainer,
-                "init_args": {"configuration": "3d_fullres"}, "inference_allowed_mirroring_axes": None},
-               mf / "fold_0" / "checkpoint_final.pth")
+    ckpt = {"network_weights": net.state_dict(), "trainer_name": trainer, "optimizer_state": None,
+            "grad_scaler_state": None, "current_epoch": 1, "_best_ema": np.float64(0.5),
+            "logging": {"mean_fg_dice": [np.float64(0.5)], "train_losses": [np.mean([0.9, 0.7])],
+                        "epoch_start_timestamps": [1.7e9]},
+            "init_args": {"configuration": "3d_fullres", "fold": 0, "plans": p, "device": torch.device("cpu")},
+            "inference_allowed_mirroring_axes": None}
+    if payload is not None:
+        ckpt["extra"] = payload
+    torch.save(ckpt, mf / "fold_0" / "checkpoint_final.pth")
     return ds
 
 

@@ -53,6 +53,8 @@ def test_totalseg_fast_runs_through_its_own_api(fast_weights, tmp_path):
     prov = res.provenance
     assert prov["notes"]["mode"] == "fast" and prov["usage_statistics_sent"] is False
     assert prov["task_weights"]["totalseg_v2_total_3mm"]["verified"] is False
+    scan = prov["notes"]["checkpoint_scan"]["totalseg_v2_total_3mm"]  # nnU-Net-style numpy logs pass the scan
+    assert scan["checked"] and scan["flagged"] == {}
     home = os.environ["TOTALSEG_HOME_DIR"]
     cfg = json.loads((tmp_path / "cache" / "weights" / "totalsegmentator_home" / "config.json").read_text())
     assert cfg["send_usage_stats"] is False and home.endswith("totalsegmentator_home")

@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--roi-subset", metavar="NAMES", help="TotalSegmentator: only these structures")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="SegVol: allow running the Python code shipped in its model folder (recorded)")
+    p.add_argument("--trust-checkpoints", action="store_true",
+                   help="TotalSegmentator/MOOSE: load checkpoints even when the safety scan flags them (recorded)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output label map (.nii.gz, .nrrd)")
     p.set_defaults(func=run)
@@ -117,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         options["roi_subset"] = [s.strip() for s in args.roi_subset.split(",") if s.strip()]
     if args.trust_remote_code:
         options["trust_remote_code"] = True
+    if args.trust_checkpoints:
+        options["trust_checkpoints"] = True
     model = cls(weights=args.weights, device=args.device, batch_size=args.batch_size, seed=args.seed, **options)
     image = read_image(args.image)
     output = "volume" if slice_range is not None else "prompted"

@@ -82,7 +82,14 @@ class MooseSegmenter(BaseSegmenter):
         pass  # MOOSE loads its nnU-Net predictor per call
 
     def predict(self, volume: np.ndarray, prompts: PromptSet, ctx: RunContext) -> tuple[np.ndarray, dict[int, str]]:
-        """Run MOOSE on the input image itself (``ctx.image``); out-of-memory handling is the base class's."""
+        """Run MOOSE on the input image itself (``ctx.image``); out-of-memory handling is the base class's.
+        nnU-Net unpickles the checkpoints with ``weights_only=False``, so they are scanned first."""
+        from organsegbench.models import weights as W
+        from organsegbench.models.pickle_scan import check_model_folder
+
+        name = str(self.weights_arg or self.capabilities.weights[0])
+        ctx.notes["checkpoint_scan"] = {name: check_model_folder(W.cache_path(name),
+                                                                 self.options.get("trust_checkpoints"))}
         return self.run_moose(ctx.image, ctx)
 
     def run_moose(self, image: Image, ctx: RunContext) -> tuple[np.ndarray, dict[int, str]]:

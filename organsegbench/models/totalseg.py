@@ -9,7 +9,8 @@ Before the first call the adapter builds ``<cache>/weights/totalsegmentator_home
   totalseg_v2_organs`` …),
 
 and sets ``TOTALSEG_HOME_DIR`` and ``TOTALSEG_WEIGHTS_PATH`` to it, so TotalSegmentator never downloads on its own;
-missing task folders raise our error saying which weights to download or import. Outputs are on the input grid
+missing task folders raise our error saying which weights to download or import. nnU-Net unpickles the checkpoints
+with ``weights_only=False``, so each run first scans them (:mod:`organsegbench.models.pickle_scan`). Outputs are on the input grid
 (TotalSegmentator resamples internally and back); label names are TotalSegmentator's class names.
 """
 
@@ -114,6 +115,12 @@ class TotalSegmentatorSegmenter(BaseSegmenter):
         """Run TotalSegmentator on the input image itself (``ctx.image``); out-of-memory handling (CPU retry or a
         clear error) is the base class's :meth:`run_with_fallback`."""
         prepare_totalseg_env(self.task_ids())  # per run: text prompts may add the cropping model (298)
+        from organsegbench.models import weights as W
+        from organsegbench.models.pickle_scan import check_model_folder
+
+        ctx.notes["checkpoint_scan"] = {  # nnU-Net unpickles them with weights_only=False: refuse unsafe ones
+            TASK_WEIGHTS[t]: check_model_folder(W.cache_path(TASK_WEIGHTS[t]), self.options.get("trust_checkpoints"))
+            for t in self.task_ids()}
         return self.run_totalseg(ctx.image, ctx)
 
     def check_prompts(self, prompts: PromptSet, output: str, slice_range):
