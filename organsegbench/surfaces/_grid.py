@@ -34,7 +34,7 @@ def cell_size(points: np.ndarray, faces: np.ndarray | None) -> float:
     return max(4.0 * edge, 1e-6)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def build(points, h, max_cells):
     """Counting sort of ``points`` into grid cells: ``(h, origin, dims, starts, order, sorted points)``.
 

@@ -226,7 +226,7 @@ def vertex_normals(points, faces, vertex_faces, fn):
     return vn
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def vertex_face_table(faces, n_points):
     """Faces incident to each vertex, ``(n_points, max valence)``, padded with -1, in increasing face order."""
     counts = np.zeros(n_points, dtype=np.int32)

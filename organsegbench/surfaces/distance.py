@@ -157,6 +157,27 @@ class SurfaceDistance:
             dist[far], idx[far] = self.nearest_vertices(pts[far], k, workers, engine="numpy")
         return dist, idx
 
+    def _engine(self, work: int, engine: str):
+        """The compiled kernel module when ``engine`` (``auto``/``numba``/``numpy``) and the job size call for it."""
+        if engine not in ("auto", "numba", "numpy"):
+            raise ValueError(f"engine must be 'auto', 'numba' or 'numpy'; got {engine!r}")
+        use_numba = engine == "numba" or (engine == "auto" and work >= _NUMBA_MIN_WORK)
+        kernel = _numba_kernel() if use_numba else None
+        if engine == "numba" and kernel is None:
+            from organsegbench.errors import DependencyError
+
+            raise DependencyError("engine='numba' needs numba", hint="pip install 'organsegbench[fast]'")
+        return kernel
+
+    def prepare(self, n_queries: int, k: int = DEFAULT_K, engine: str = "auto") -> SurfaceDistance:
+        """Build the search structures a query of ``n_queries`` points will use (single-threaded; the compiled
+        builders release the GIL, so two surfaces can be prepared at once)."""
+        if self._engine(n_queries * max(1, int(k)), engine) is not None:
+            _ = self.grid, self.vertex_faces
+        else:
+            _ = self.tree
+        return self
+
     # --------------------------------------------------------------------------------------------------------
     def signed_distance(self, points: np.ndarray, method: str = "exact", k: int = DEFAULT_K,
                         workers: int | None = None, engine: str = "auto") -> np.ndarray:
@@ -176,15 +197,8 @@ class SurfaceDistance:
         nw = _workers(workers)
         if method not in ("exact", "vertex"):
             raise ValueError(f"method must be 'exact' or 'vertex'; got {method!r}")
-        if engine not in ("auto", "numba", "numpy"):
-            raise ValueError(f"engine must be 'auto', 'numba' or 'numpy'; got {engine!r}")
         kk = 1 if method == "vertex" else max(1, int(k))
-        use_numba = engine == "numba" or (engine == "auto" and len(pts) * kk >= _NUMBA_MIN_WORK)
-        kernel = _numba_kernel() if use_numba else None
-        if engine == "numba" and kernel is None:
-            from organsegbench.errors import DependencyError
-
-            raise DependencyError("engine='numba' needs numba", hint="pip install 'organsegbench[fast]'")
+        kernel = self._engine(len(pts) * kk, engine)
         self.last_engine = "numba" if kernel is not None else "numpy"
         dist, idx = self.nearest_vertices(pts, kk, nw, engine=self.last_engine)
         if method == "vertex":
@@ -208,6 +222,24 @@ class SurfaceDistance:
             for ch in chunks:
                 run(ch)
         return out
+
+
+def both_ways(reference: Surface, prediction: Surface, method: str = "exact", k: int = DEFAULT_K,
+              workers: int | None = None, engine: str = "auto") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Signed errors (mm) at the prediction's and at the reference's vertices, in the module's sign convention.
+
+    Returns ``(pred_to_ref, ref_to_pred, engines used)``. The two surfaces' search structures are built at the same
+    time on two threads, then each direction's queries use all ``workers``.
+    """
+    sd_ref, sd_pred = SurfaceDistance(reference), SurfaceDistance(prediction)
+    kk = 1 if method == "vertex" else k
+    jobs = [(sd_ref, prediction.n_points), (sd_pred, reference.n_points)]
+    if _workers(workers) > 1:
+        with ThreadPoolExecutor(2) as ex:
+            list(ex.map(lambda job: job[0].prepare(job[1], kk, engine), jobs))
+    p2r = sd_ref.signed_distance(prediction.points, method=method, k=k, workers=workers, engine=engine)
+    r2p = -sd_pred.signed_distance(reference.points, method=method, k=k, workers=workers, engine=engine)
+    return p2r, r2p, sorted({e for e in (sd_ref.last_engine, sd_pred.last_engine) if e})
 
 
 def signed_distance(points: np.ndarray, surface: Surface, method: str = "exact", k: int = DEFAULT_K,

@@ -14,7 +14,7 @@ import numpy as np
 
 from organsegbench.io.image import Image
 from organsegbench.provenance import provenance
-from organsegbench.surfaces.distance import DEFAULT_K, SurfaceDistance
+from organsegbench.surfaces.distance import DEFAULT_K, both_ways
 from organsegbench.surfaces.mesh import Surface, require_same_space, surface_from_labelmap, walls_only
 
 SIGNED = "signed_distance_mm"
@@ -83,15 +83,13 @@ def surface_errors(reference: Surface, prediction: Surface, method: str = "exact
     """
     require_same_space(reference, prediction)
     ref, pred = reference.copy(), prediction.copy()
-    sd_ref, sd_pred = SurfaceDistance(ref), SurfaceDistance(pred)
-    p2r = sd_ref.signed_distance(pred.points, method=method, k=k, workers=workers)
-    r2p = -sd_pred.signed_distance(ref.points, method=method, k=k, workers=workers)
+    p2r, r2p, engines = both_ways(ref, pred, method=method, k=k, workers=workers)
     pred.point_data[SIGNED], pred.point_data[ABSOLUTE] = p2r, np.abs(p2r)
     ref.point_data[SIGNED], ref.point_data[ABSOLUTE] = r2p, np.abs(r2p)
     summary = {"pred_to_ref": summarise(p2r, tolerance_mm), "ref_to_pred": summarise(r2p, tolerance_mm),
                "symmetric": summarise(np.concatenate([p2r, r2p]), tolerance_mm)}
     meta = {"distance_method": method, "candidate_vertices_k": k,
-            "distance_engine": sorted({e for e in (sd_ref.last_engine, sd_pred.last_engine) if e}), "coordinate_system": ref.coordinate_system,
+            "distance_engine": engines, "coordinate_system": ref.coordinate_system,
             "sign_convention": "negative = prediction boundary inside the reference (under-segmentation), "
                                "positive = outside (over-segmentation)",
             "structure": ref.metadata.get("structure") or pred.metadata.get("structure")}
