@@ -11,9 +11,10 @@ distant points never make the grid walk slow.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
-from numba import njit, prange
+
+# numba through _kernels, which points numba's on-disk cache at our cache folder before importing it
+from organsegbench.surfaces._kernels import njit, numba, prange
 
 #: most cells in the dense cell table (int64 starts: 8 bytes each, so at most about 64 MB)
 MAX_CELLS = 8_000_000
