@@ -35,6 +35,7 @@ ENGINE_REQUIREMENTS: dict[str, str] = {
     "jsonschema": "jsonschema>=4.18",
     "filelock": "filelock>=3.12",
     "surface_distance": "surface-distance==0.1",
+    "numba": "numba>=0.60",
 }
 
 #: PyTorch versions the model adapters are tested with (passed to the PyTorch extension)

@@ -1,8 +1,9 @@
-"""Compiled kernel of the exact signed distance (optional: used when numba is installed, ``pip install
-organsegbench[fast]``); :mod:`organsegbench.surfaces.distance` falls back to vectorised numpy otherwise.
+"""Compiled kernel of the exact signed distance (numba, a base dependency; where it cannot load,
+:mod:`organsegbench.surfaces.distance` falls back to vectorised numpy).
 
-Same algorithm as the numpy path: for each query point, every triangle incident to its ``k`` nearest vertices is
-tested with Ericson's closest-point routine; the sign comes from the pseudo-normal of the closest feature.
+Same algorithm as the numpy path (:mod:`organsegbench.surfaces._exact_numpy`): for each query point, every triangle
+incident to its ``k`` nearest vertices is tested with Ericson's closest-point routine, then the mesh walk described
+in :mod:`organsegbench.surfaces.distance`; the sign comes from the pseudo-normal of the closest feature.
 """
 
 from __future__ import annotations

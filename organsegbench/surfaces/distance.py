@@ -13,7 +13,7 @@ of the points (error up to 0.13 mm; 0.52 mm decimated). The sign comes from the 
 2005), which is provably correct for closed, consistently oriented meshes such as the ones
 :func:`~organsegbench.surfaces.mesh.surface_from_labelmap` builds.
 
-Engines: with numba installed (``pip install organsegbench[fast]``) large queries find their nearest vertices on a
+Engines: with numba installed (a base dependency; ``pip install numba`` where missing) large queries find their nearest vertices on a
 uniform grid (:mod:`organsegbench.surfaces._grid`, exact) and run the walk in a compiled, multi-threaded kernel
 (:mod:`organsegbench.surfaces._kernels`); otherwise a scipy ``cKDTree`` and vectorised numpy in threaded chunks.
 Both follow the same steps in the same order and give the same values (a tie between equally near vertices may
@@ -166,7 +166,7 @@ class SurfaceDistance:
         if engine == "numba" and kernel is None:
             from organsegbench.errors import DependencyError
 
-            raise DependencyError("engine='numba' needs numba", hint="pip install 'organsegbench[fast]'")
+            raise DependencyError("engine='numba' needs numba", hint="pip install 'numba>=0.60'")
         return kernel
 
     def prepare(self, n_queries: int, k: int = DEFAULT_K, engine: str = "auto") -> SurfaceDistance:
