@@ -13,9 +13,10 @@ of the points (error up to 0.13 mm; 0.52 mm decimated). The sign comes from the 
 2005), which is provably correct for closed, consistently oriented meshes such as the ones
 :func:`~organsegbench.surfaces.mesh.surface_from_labelmap` builds.
 
-Engines: with numba installed (a base dependency; ``pip install numba`` where missing) large queries find their nearest vertices on a
-uniform grid (:mod:`organsegbench.surfaces._grid`, exact) and run the walk in a compiled, multi-threaded kernel
-(:mod:`organsegbench.surfaces._kernels`); otherwise a scipy ``cKDTree`` and vectorised numpy in threaded chunks.
+Engines: with numba (a base dependency) large queries find their nearest vertices on a uniform grid
+(:mod:`organsegbench.surfaces._grid`, exact) and run the walk in a compiled, multi-threaded kernel
+(:mod:`organsegbench.surfaces._kernels`); where numba cannot load, a scipy ``cKDTree`` and vectorised numpy in
+threaded chunks.
 Both follow the same steps in the same order and give the same values (a tie between equally near vertices may
 be broken differently: the grid takes the smaller index).
 
@@ -46,7 +47,8 @@ from organsegbench.surfaces.mesh import Surface
 _CHUNK = 16384
 #: nearest vertices that seed the walk (see the module docstring: 1 is faster, 3 matched VTK on every test point)
 DEFAULT_K = 3
-#: most vertices the walk adds per query point (it needed at most a few on every test mesh)
+#: most vertices the walk adds per query point; measured: at most one, on 0.1 % of points around a 50 %-decimated
+#: sphere (k = 3) and on none of 50,000 benchmark vertices
 MAX_WALK = 32
 #: KD-tree leaf size; larger leaves prune better for query points several vertex spacings off the surface
 _LEAFSIZE = 48
