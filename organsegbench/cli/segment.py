@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="box prompt (2D on slice K, or K0:K1,… for a 3D box); repeatable")
     p.add_argument("--box-labels", metavar="L1,L2,…", help="label value of each --box (default: all 1)")
     p.add_argument("--name", help="structure name of the prompted object (recorded, e.g. liver)")
-    p.add_argument("--prompts", metavar="FILE", help="prompt file (JSON, see organsegbench.prompts)")
+    p.add_argument("--prompts", metavar="FILE",
+                   help="prompt file (JSON; `organsegbench prompts REF` derives one from a reference mask)")
     p.add_argument("--text", metavar="NAMES", help="comma-separated structure names for text-prompted models")
     p.add_argument("--slices", metavar="K0:K1", help="slice range for 3D output of a 2D model")
     p.add_argument("--roi", metavar="K0:K1,X0,Y0,X1,Y1",

@@ -66,8 +66,10 @@ def _canon(name: str) -> str:
         return name.strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def select_label(names: dict[int, str], structure: str | None, source: str) -> int | None:
-    """Label value of ``structure`` in a map whose labels are ``names``.
+def select_label(names: dict[int, str], structure: str | None, source: str,
+                 consequence: str = "no surface can be built") -> int | None:
+    """Label value of ``structure`` in a map whose labels are ``names`` (``consequence`` ends the empty-structure
+    message: what cannot be done without it).
 
     A single-label map with a generic name (``foreground``, ``label_1``, picture masks) is taken to be the
     structure asked for. Without ``structure`` a single-label map gives its label.
@@ -103,10 +105,9 @@ def select_label(names: dict[int, str], structure: str | None, source: str) -> i
 
         shown = ", ".join(present[:12]) + ("…" if len(present) > 12 else "")
         raise EmptyMaskError(
-            f"structure {structure!r} has no voxel in {source} (it holds: {shown or 'nothing'}); "
-            "no surface can be built",
-            hint="a model that missed the structure has no surface error map: report it as missed, or pick a "
-                 "structure present in both maps (check the spelling and --vocabulary)")
+            f"structure {structure!r} has no voxel in {source} (it holds: {shown or 'nothing'}); {consequence}",
+            hint="check the spelling and --vocabulary, or pick a structure the map holds (a model that missed the "
+                 "structure is reported as missed)")
     raise unknown_name("structure", structure, present)
 
 
