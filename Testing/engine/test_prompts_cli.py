@@ -91,3 +91,7 @@ def test_prompts_drive_segment_and_travel_into_its_provenance(tmp_path, referenc
     prov = json.loads((tmp_path / "medsam.nii.gz.provenance.json").read_text())
     assert prov["prompts"]["protocol"]["reference"]["sha256"] == sha256_file(reference)
     assert prov["labels"] == {"1": "liver"}
+    from organsegbench.io import read_segmentation
+
+    seg = read_segmentation(out)  # the segments sidecar names the output without a vocabulary
+    assert seg.segments[1].name == "liver" and seg.segments[1].type["value"] == "10200004"

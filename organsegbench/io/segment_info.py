@@ -116,6 +116,24 @@ def segment_info_from_vocabulary(label: int, name: str, vocabulary: Any) -> Segm
     return info
 
 
+class _Catalogue:
+    """The structure catalogue seen as a vocabulary (``structure(name)``), to code names from any model."""
+
+    name = "catalogue"
+
+    @staticmethod
+    def structure(name: str) -> Any:
+        from organsegbench.labels import get_structure
+
+        return get_structure(name)
+
+
+def segments_from_names(labels: dict[int, str]) -> dict[int, SegmentInfo]:
+    """Segment metadata for ``{label value: structure name}``: codes and colours where the structure catalogue
+    knows the name (any spelling), the bare name otherwise."""
+    return {int(k): segment_info_from_vocabulary(int(k), str(v), _Catalogue()) for k, v in labels.items()}
+
+
 def load_vocabulary(vocabulary: Any) -> Any:
     if vocabulary is None or not isinstance(vocabulary, str):
         return vocabulary

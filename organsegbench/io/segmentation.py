@@ -303,7 +303,17 @@ def write_segmentation(seg: Segmentation, path: str | Path, *, source_series_dir
     from organsegbench.io.volumes import write_image
 
     write_image(seg.labelmap, p)
-    payload = {"format": SIDECAR_FORMAT, "labelmap": p.name,
-               "segments": [seg.segments[k].to_dict() for k in sorted(seg.segments)]}
-    sidecar_path(p).write_text(json.dumps(payload, indent=1))
+    write_sidecar(p, seg.segments)
     return p
+
+
+def write_sidecar(path: str | Path, segments: dict[int, SegmentInfo]) -> Path:
+    """Write the ``.segments.json`` sidecar (names, codes, colours) of label map ``path``; atomic (temp + rename)."""
+    p = Path(path)
+    payload = {"format": SIDECAR_FORMAT, "labelmap": p.name,
+               "segments": [segments[k].to_dict() for k in sorted(segments)]}
+    side = sidecar_path(p)
+    tmp = side.with_name(side.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(side)
+    return side

@@ -95,13 +95,17 @@ class ModelResult:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def write(self, path: str | Path) -> Path:
-        """Write the label map (format from the suffix) and ``<path>.provenance.json``; atomic per file."""
+        """Write the label map (format from the suffix), its ``.segments.json`` sidecar (names and SNOMED codes, so
+        evaluate/fuse/errormap/Slicer read the names back) and ``<path>.provenance.json``; atomic per file."""
         import json
 
+        from organsegbench.io.segment_info import segments_from_names
+        from organsegbench.io.segmentation import write_sidecar
         from organsegbench.models.base import write_labelmap
 
         path = Path(path)
         write_labelmap(self.labelmap, path)
+        write_sidecar(path, segments_from_names({k: v for k, v in self.labels.items() if v}))
         side = path.with_name(path.name + ".provenance.json")
         tmp = side.with_name(side.name + ".tmp")
         tmp.write_text(json.dumps({"labels": {str(k): v for k, v in self.labels.items()}, **self.provenance},
