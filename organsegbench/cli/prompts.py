@@ -29,6 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("reference", type=Path, help="reference label map or mask (NIfTI, NRRD, DICOM SEG, PNG …)")
     p.add_argument("--structure", help="structure to prompt (e.g. liver); needed when the reference holds several")
     p.add_argument("--vocabulary", help="label vocabulary naming the values of a reference without names (e.g. total)")
+    add_protocol_arguments(p)
+    p.add_argument("--out", required=True, type=Path, help="prompt file to write (JSON)")
+    p.set_defaults(func=run)
+
+
+def add_protocol_arguments(p: argparse.ArgumentParser, seed: bool = True) -> None:
+    """The prompt-protocol options (also used by ``segment-cohort``, whose ``--seed`` comes with the model's)."""
     p.add_argument("--boxes", choices=["per_slice", "per_component"], default="per_slice",
                    help="one box around a slice's foreground, or one per 2D connected component (default per_slice)")
     p.add_argument("--min-component-voxels", type=int, default=1, metavar="N",
@@ -36,24 +43,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--margin-mm", type=float, default=0.0, help="grow each box by this on every side (default 0)")
     p.add_argument("--jitter-mm", type=float, default=0.0,
                    help="move each box edge by a uniform offset in [-J, +J] mm (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the jitter (default 0)")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="seed of the jitter (default 0)")
     p.add_argument("--slices", choices=["gt", "extent", "box3d", "key"], default="gt",
                    help="which slices get a box (default gt)")
-    p.add_argument("--out", required=True, type=Path, help="prompt file to write (JSON)")
-    p.set_defaults(func=run)
+
+
+def protocol_from_args(args: argparse.Namespace, label: int | None = None):
+    """The :class:`~organsegbench.prompts.PromptProtocol` the options describe."""
+    from organsegbench.prompts import PromptProtocol
+
+    return PromptProtocol(label=label, threshold=0.0, boxes=args.boxes, margin_mm=args.margin_mm,
+                          jitter_mm=args.jitter_mm, seed=args.seed, slices=args.slices,
+                          min_component_voxels=args.min_component_voxels)
 
 
 def run(args: argparse.Namespace) -> int:
     """Read the reference, derive the prompts, write the prompt file, print what was derived."""
     from organsegbench.download import sha256_file
-    from organsegbench.prompts import PromptProtocol, prompts_from_mask
+    from organsegbench.prompts import prompts_from_mask
     from organsegbench.surfaces.inputs import read_mask_file, select_label
 
     image, labels = read_mask_file(args.reference, args.vocabulary, args.structure)
     value = select_label(labels, args.structure, str(args.reference), consequence="no prompt can be derived")
-    protocol = PromptProtocol(label=value, threshold=0.0, boxes=args.boxes, margin_mm=args.margin_mm,
-                              jitter_mm=args.jitter_mm, seed=args.seed, slices=args.slices,
-                              min_component_voxels=args.min_component_voxels)
+    protocol = protocol_from_args(args, value)
     name = args.structure or (labels.get(value) if value is not None else None)
     prompts = prompts_from_mask(image.array, image.spacing_zyx, protocol, name=name)
     prompts.protocol["reference"] = {"path": str(args.reference), "sha256": sha256_file(args.reference),

@@ -28,8 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("segment", help="segment an image with a model (SAM, MedSAM, SAM2, TotalSegmentator…)",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", help="image file or DICOM folder")
-    p.add_argument("--model", required=True, help="model name (list them with `organsegbench models`)")
-    p.add_argument("--weights", help="catalog name or checkpoint file (default: the model's first catalog entry)")
     p.add_argument("--box", action="append", default=[], metavar="K,X0,Y0,X1,Y1",
                    help="box prompt (2D on slice K, or K0:K1,… for a 3D box); repeatable")
     p.add_argument("--box-labels", metavar="L1,L2,…", help="label value of each --box (default: all 1)")
@@ -40,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--slices", metavar="K0:K1", help="slice range for 3D output of a 2D model")
     p.add_argument("--roi", metavar="K0:K1,X0,Y0,X1,Y1",
                    help="run the model on this crop only (voxel indices, inclusive); zero outside")
+    add_model_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, help="output label map (.nii.gz, .nrrd)")
+    p.set_defaults(func=run)
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """Which model, which weights, where and how it runs (shared with ``segment-cohort``)."""
+    p.add_argument("--model", required=True, help="model name (list them with `organsegbench models`)")
+    p.add_argument("--weights", help="catalog name or checkpoint file (default: the model's first catalog entry)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     p.add_argument("--batch-size", type=int, default=4, help="slices encoded per batch (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed recorded with the result")
@@ -53,9 +61,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="SegVol: allow running the Python code shipped in its model folder (recorded)")
     p.add_argument("--trust-checkpoints", action="store_true",
                    help="TotalSegmentator/MOOSE: load checkpoints even when the safety scan flags them (recorded)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", required=True, help="output label map (.nii.gz, .nrrd)")
-    p.set_defaults(func=run)
+
+
+def build_model(args: argparse.Namespace):
+    """The model adapter the options of :func:`add_model_arguments` describe (not loaded yet)."""
+    from organsegbench.errors import OrganSegBenchError
+    from organsegbench.models import registry
+
+    cls = registry.get(args.model)
+    options: dict = {}
+    if args.window:
+        try:
+            level, width = (float(v) for v in args.window.split(","))
+        except ValueError as exc:
+            raise OrganSegBenchError(f"--window {args.window!r} is not LEVEL,WIDTH", "for example --window 40,400") \
+                from exc
+        if width <= 0:
+            raise OrganSegBenchError(f"--window width must be > 0; got {width}")
+        options["window"] = (level, width)
+    if args.modality:
+        options["modality"] = args.modality
+    if args.fast:
+        options["fast"] = True
+    if args.roi_subset:
+        options["roi_subset"] = [s.strip() for s in args.roi_subset.split(",") if s.strip()]
+    if args.trust_remote_code:
+        options["trust_remote_code"] = True
+    if args.trust_checkpoints:
+        options["trust_checkpoints"] = True
+    return cls(weights=args.weights, device=args.device, batch_size=args.batch_size, seed=args.seed, **options)
 
 
 def build_prompts(args: argparse.Namespace):
@@ -91,9 +125,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the model and write the label map."""
     from organsegbench.errors import OrganSegBenchError
     from organsegbench.io import read_image
-    from organsegbench.models import registry
 
-    cls = registry.get(args.model)
     prompts = build_prompts(args)
     slice_range = None
     if args.slices:
@@ -102,27 +134,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise OrganSegBenchError(f"--slices {args.slices!r} is not K0:K1") from exc
         slice_range = (k0, k1)
-    options: dict = {}
-    if args.window:
-        try:
-            level, width = (float(v) for v in args.window.split(","))
-        except ValueError as exc:
-            raise OrganSegBenchError(f"--window {args.window!r} is not LEVEL,WIDTH", "for example --window 40,400") \
-                from exc
-        if width <= 0:
-            raise OrganSegBenchError(f"--window width must be > 0; got {width}")
-        options["window"] = (level, width)
-    if args.modality:
-        options["modality"] = args.modality
-    if args.fast:
-        options["fast"] = True
-    if args.roi_subset:
-        options["roi_subset"] = [s.strip() for s in args.roi_subset.split(",") if s.strip()]
-    if args.trust_remote_code:
-        options["trust_remote_code"] = True
-    if args.trust_checkpoints:
-        options["trust_checkpoints"] = True
-    model = cls(weights=args.weights, device=args.device, batch_size=args.batch_size, seed=args.seed, **options)
+    model = build_model(args)
     image = read_image(args.image)
     output = "volume" if slice_range is not None else "prompted"
     bar = None

@@ -142,8 +142,8 @@ def _coerce(value: Any) -> Any:
         return s
 
 
-def parse_csv(path: Path) -> Cohort:
-    """Parse and validate a CSV cohort file."""
+def parse_csv(path: Path, require_predictions: bool = True) -> Cohort:
+    """Parse and validate a CSV cohort file (``require_predictions=False``: image + reference cohorts to segment)."""
     import csv
 
     with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -158,7 +158,7 @@ def parse_csv(path: Path) -> Cohort:
             raise ConfigError(f"cohort file {str(path)!r} has no {required!r} column (columns: {columns})",
                               hint=f"add a column named {required}")
     models = [name for k, name in kinds.values() if k == "pred"]
-    if not models:
+    if not models and require_predictions:
         raise ConfigError(f"cohort file {str(path)!r} has no prediction column (columns: {columns})",
                           hint="add one column per model named pred:<model>")
     for m in models:
@@ -195,8 +195,8 @@ def _check_keys(found: Any, allowed: tuple[str, ...], where: str) -> None:
                               hint=f"did you mean {near!r}?" if near else f"allowed keys: {', '.join(allowed)}")
 
 
-def parse_yaml(path: Path) -> Cohort:
-    """Parse and validate a YAML cohort file."""
+def parse_yaml(path: Path, require_predictions: bool = True) -> Cohort:
+    """Parse and validate a YAML cohort file (``require_predictions=False``: image + reference cohorts to segment)."""
     import yaml
 
     try:
@@ -217,10 +217,10 @@ def parse_yaml(path: Path) -> Cohort:
             raise ConfigError(f"{path.name} case #{i} is not a mapping", hint="write id:, reference:, predictions:")
         where = f"{path.name} case #{i} ({c.get('id', 'no id')})"
         _check_keys(c, YAML_CASE_KEYS, where)
-        for key in ("id", "reference", "predictions"):
+        for key in ("id", "reference", "predictions") if require_predictions else ("id", "reference"):
             if not c.get(key):
                 raise ConfigError(f"{where} lacks {key!r}", hint=f"add {key}: to every case")
-        preds = c["predictions"]
+        preds = c.get("predictions") or {}
         if not isinstance(preds, dict):
             raise ConfigError(f"{where}: predictions must map model name -> file",
                               hint="predictions: {model_a: a/c01.nii.gz}")
@@ -277,15 +277,17 @@ def _finish(path: Path, cases: list[CaseSpec], models: list[str], name: str = ""
     return Cohort(path=path, cases=cases, models=models, name=name or path.stem)
 
 
-def load_cohort(path: str | Path) -> Cohort:
-    """Read a cohort file (``.csv``, ``.yaml``/``.yml``); raises :class:`ConfigError` naming any bad column/key."""
+def load_cohort(path: str | Path, require_predictions: bool = True) -> Cohort:
+    """Read a cohort file (``.csv``, ``.yaml``/``.yml``); raises :class:`ConfigError` naming any bad column/key.
+
+    ``require_predictions=False`` accepts cohorts of images and references only (to be segmented first)."""
     p = Path(path)
     if not p.is_file():
         raise InputFileError(f"cohort file {str(p)!r} does not exist", hint="give the path of a .csv or .yaml file")
     suffix = p.suffix.lower()
     if suffix == ".csv":
-        return parse_csv(p.resolve())
+        return parse_csv(p.resolve(), require_predictions)
     if suffix in (".yaml", ".yml"):
-        return parse_yaml(p.resolve())
+        return parse_yaml(p.resolve(), require_predictions)
     raise ConfigError(f"cohort file {str(p)!r} has an unknown extension {suffix!r}",
                       hint="use a .csv or a .yaml/.yml cohort file")
