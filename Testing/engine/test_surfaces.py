@@ -215,3 +215,24 @@ def test_grid_nearest_vertices_equal_the_kd_tree(rng, k):
         ranked = np.lexsort((np.arange(len(row)), row))[:k]  # brute force, ties to the smaller index
         np.testing.assert_array_equal(idx, ranked)
         np.testing.assert_array_equal(d2, row[ranked])
+
+
+@pytest.mark.parametrize("kind", ["decimated", "open_walls"])
+def test_engines_agree_on_irregular_and_open_meshes(rng, kind):
+    """Smoothed + decimated triangles and the open wall meshes of 2D masks take the same path in both engines."""
+    pytest.importorskip("numba")
+    from organsegbench.surfaces.mesh import walls_only
+
+    if kind == "decimated":
+        surf = surface_from_labelmap(_ball(1.0, 10.0), smoothing_iterations=15, decimation=0.5)
+    else:
+        img = _ball(1.0, 10.0)
+        flat = Image(np.repeat(img.array[30:31], 3, axis=0), spacing=img.spacing)
+        surf = walls_only(surface_from_labelmap(flat), np.array([0.0, 0.0, 1.0]))
+    q = rng.uniform(12.0, 48.0, size=(2000, 3))
+    sd = SurfaceDistance(surf)
+    for k in (1, 3):
+        np.testing.assert_allclose(sd.signed_distance(q, engine="numba", k=k),
+                                   sd.signed_distance(q, engine="numpy", k=k), atol=1e-9)
+    np.testing.assert_allclose(sd.signed_distance(q, method="vertex", engine="numba"),
+                               sd.signed_distance(q, method="vertex", engine="numpy"), atol=1e-9)
