@@ -136,3 +136,25 @@ def test_models_table_shows_modalities_and_gpu_need(capsys, monkeypatch):
     assert "modalities" in header and "GPU" in header
     sam_row = next(line for line in out.splitlines() if line.strip("│ ").startswith("sam "))
     assert "CT,MR,PET" in sam_row and "recommended" in sam_row
+
+
+def test_a_later_run_on_the_same_slices_decodes_from_the_disk_cache(tmp_path, ct_file):
+    """Each CLI (and Slicer) run is a new process: the disk cache keeps "never re-encode" true across runs, and
+    gives the same masks as encoding afresh."""
+    from organsegbench.io import read_image
+
+    w = save_tiny_sam(tmp_path / "tiny.pth")
+
+    def run(box, out, *extra):
+        assert main(["segment", str(ct_file), "--model", "sam", "--weights", str(w), "--box", box, "--device",
+                     "cpu", "--no-progress", "--out", str(tmp_path / out), *extra]) == 0
+        prov = json.loads((tmp_path / f"{out}.provenance.json").read_text())
+        return read_image(tmp_path / out).array, prov["notes"]["embedding_cache"]
+
+    _, first = run("1,14,10,40,30", "a.nii.gz")
+    assert first["slices_encoded"] == 1 and first["slices_from_disk"] == 0 and first["disk"].endswith("embeddings")
+    cached, second = run("1,5,5,30,25", "b.nii.gz")
+    assert second["slices_encoded"] == 0 and second["slices_from_disk"] == 1
+    fresh, off = run("1,5,5,30,25", "c.nii.gz", "--embedding-cache-gb", "0")
+    assert off["slices_encoded"] == 1 and off["disk"] is None
+    np.testing.assert_array_equal(cached, fresh)

@@ -77,6 +77,24 @@ def test_disk_cache_drops_damaged_files(tmp_path):
     assert not f.exists()
 
 
+def test_disk_cache_stays_within_its_byte_bound_dropping_the_least_recently_used(tmp_path):
+    import os
+
+    torch = pytest.importorskip("torch")
+    keys = [slice_key(np.full((2, 2), i, np.uint8), "sam", None) for i in range(5)]
+    c = EmbeddingCache(max_items=1, disk_dir=tmp_path, max_disk_bytes=10**9)
+    for i, k in enumerate(keys[:3]):
+        c.put(k, {"features": torch.zeros(1000)})
+        os.utime(c._disk_path(k), (1000 + i, 1000 + i))  # k0 oldest
+    one = c._disk_path(keys[0]).stat().st_size
+    fresh = EmbeddingCache(max_items=1, disk_dir=tmp_path, max_disk_bytes=int(3.5 * one))
+    assert fresh.get(keys[0]) is not None and fresh.disk_hits == 1  # a hit makes k0 the most recent
+    fresh.put(keys[3], {"features": torch.zeros(1000)})  # 4 files > 3.5: the least recent (k1) goes
+    left = {k for k in keys if fresh._disk_path(k).exists()}
+    assert left == {keys[0], keys[2], keys[3]}
+    assert sum(f.stat().st_size for f in tmp_path.rglob("*.pt")) <= 3.5 * one
+
+
 def test_out_of_memory_on_gpu_falls_back_to_cpu_or_errors():
     torch = pytest.importorskip("torch")
     from organsegbench.models.base import BaseSegmenter, RunContext

@@ -61,6 +61,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="SegVol: allow running the Python code shipped in its model folder (recorded)")
     p.add_argument("--trust-checkpoints", action="store_true",
                    help="TotalSegmentator/MOOSE: load checkpoints even when the safety scan flags them (recorded)")
+    p.add_argument("--embedding-cache-gb", type=float, default=8.0, metavar="GB",
+                   help="SAM family: keep slice embeddings in $ORGANSEGBENCH_CACHE/embeddings so a later run on "
+                        "the same slices decodes only; least recently used files go beyond GB (default 8; 0 = off)")
 
 
 def build_model(args: argparse.Namespace):
@@ -89,6 +92,14 @@ def build_model(args: argparse.Namespace):
         options["trust_remote_code"] = True
     if args.trust_checkpoints:
         options["trust_checkpoints"] = True
+    from organsegbench.models.slicewise import SliceSegmenter
+
+    if issubclass(cls, SliceSegmenter) and args.embedding_cache_gb > 0:
+        from organsegbench.config import cache_dir
+        from organsegbench.models.embedding_cache import EmbeddingCache
+
+        options["cache"] = EmbeddingCache(disk_dir=cache_dir() / "embeddings",
+                                          max_disk_bytes=int(args.embedding_cache_gb * 1024**3))
     return cls(weights=args.weights, device=args.device, batch_size=args.batch_size, seed=args.seed, **options)
 
 

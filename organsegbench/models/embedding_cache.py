@@ -2,7 +2,9 @@
 
 Each slice is encoded once per ``(slice content hash, model, weights sha256, preprocessing)``: an in-memory LRU
 (bounded by entry count) plus an optional disk cache (one ``.pt`` file of tensors per key, read back with
-``torch.load(weights_only=True)``). A new box or point on an already encoded slice never re-encodes it.
+``torch.load(weights_only=True)``, bounded in bytes: the least recently used files go first). A new box or point on
+an already encoded slice never re-encodes it, in the same run (memory) or a later one (disk: what the command line
+and the Slicer module use, ``$ORGANSEGBENCH_CACHE/embeddings``, since each of their runs is a new process).
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ class EmbeddingCache:
     Args:
         max_items: in-memory bound (entries); the least recently used is dropped first.
         disk_dir: optional folder for a persistent cache (``None`` = memory only).
+        max_disk_bytes: bound of the disk cache; after a write the least recently used files (by modification
+            time, refreshed on every hit) are deleted until the folder is within it.
     """
 
-    def __init__(self, max_items: int = 64, disk_dir: str | Path | None = None) -> None:
+    def __init__(self, max_items: int = 64, disk_dir: str | Path | None = None,
+                 max_disk_bytes: int = 8 * 1024**3) -> None:
         self.max_items = max(1, int(max_items))
         self.disk_dir = Path(disk_dir) if disk_dir else None
+        self.max_disk_bytes = int(max_disk_bytes)
+        self.disk_hits = 0
+        self._disk_total: int | None = None  # bytes on disk, scanned once, then kept up to date
         self._mem: OrderedDict[str, Any] = OrderedDict()
         self.hits = 0
         self.misses = 0
@@ -68,8 +76,10 @@ class EmbeddingCache:
                 log.warning("dropping unreadable embedding cache file %s: %s", self._disk_path(key), exc)
                 self._disk_path(key).unlink(missing_ok=True)
             else:
+                os.utime(self._disk_path(key))  # recently used: evicted last
                 self._remember(key, value)
                 self.hits += 1
+                self.disk_hits += 1
                 return value
         self.misses += 1
         return None
@@ -85,6 +95,38 @@ class EmbeddingCache:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             torch.save(_to_cpu(value), tmp)
             tmp.replace(path)
+            if self._disk_total is None:
+                self._disk_total = sum(f[1] for f in self._disk_files())
+            else:
+                self._disk_total += path.stat().st_size
+            if self._disk_total > self.max_disk_bytes:
+                self.evict()
+
+    def _disk_files(self) -> list[tuple[float, int, str]]:
+        """``(mtime, bytes, path)`` of every cache file."""
+        assert self.disk_dir is not None
+        files = []
+        for sub in os.scandir(self.disk_dir):
+            if sub.is_dir():
+                files.extend((e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(sub.path)
+                             if e.name.endswith(".pt") and e.is_file())
+        return files
+
+    def evict(self) -> int:
+        """Delete the least recently used disk files until the folder fits ``max_disk_bytes``; returns how many."""
+        if self.disk_dir is None or not self.disk_dir.is_dir():
+            return 0
+        files = self._disk_files()
+        total = sum(f[1] for f in files)
+        removed = 0
+        for _, size, path in sorted(files):
+            if total <= self.max_disk_bytes:
+                break
+            Path(path).unlink(missing_ok=True)
+            total -= size
+            removed += 1
+        self._disk_total = total
+        return removed
 
     def _remember(self, key: str, value: Any) -> None:
         self._mem[key] = value

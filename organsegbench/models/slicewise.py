@@ -91,6 +91,7 @@ class SliceSegmenter(BaseSegmenter):
         """Encode the prompted slices in chunks, decode each object; later label values win overlaps."""
         names = {lab: (name or f"object_{lab}") for lab, name in sorted(prompts.labels().items())}
         ks = prompts.slices()
+        encoded0, disk0 = self.encoder_calls, self.cache.disk_hits
         out = np.zeros(volume.shape, dtype=np.uint16)
         chunk = max(ctx.batch_size, 1) * 4
         done = 0
@@ -107,4 +108,7 @@ class SliceSegmenter(BaseSegmenter):
                 done += 1
                 ctx.report(done, len(ks))
         ctx.notes["overlap_rule"] = "higher label value wins"
+        ctx.notes["embedding_cache"] = {"slices_encoded": self.encoder_calls - encoded0,
+                                        "slices_from_disk": self.cache.disk_hits - disk0,
+                                        "disk": str(self.cache.disk_dir) if self.cache.disk_dir else None}
         return out, names
