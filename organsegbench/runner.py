@@ -102,15 +102,18 @@ class BackgroundProcess:
         command: the argument list (no shell).
         env: environment (default: :func:`engine_environment`).
         cwd: working directory.
+        interactive: keep the child's stdin open for :meth:`send` (a persistent worker); otherwise it reads
+            nothing.
     """
 
     def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None,
-                 cwd: str | os.PathLike | None = None) -> None:
+                 cwd: str | os.PathLike | None = None, interactive: bool = False) -> None:
         if not command:
             raise ValueError("empty command")
         self.command = [os.fspath(c) for c in command]
         self.env = dict(env) if env is not None else engine_environment()
         self.cwd = cwd
+        self.interactive = interactive
         self.cancelled = False
         self.log: list[str] = []
         self.progress: ProgressEvent | None = None
@@ -131,11 +134,25 @@ class BackgroundProcess:
             kwargs["start_new_session"] = True
         logger.info("starting: %s", " ".join(self.command))
         self._proc = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if self.interactive else subprocess.DEVNULL,
             env=self.env, cwd=self.cwd, text=True, encoding="utf-8", errors="replace", bufsize=1, **kwargs,
         )
         self._reader = threading.Thread(target=self._read, name="organsegbench-reader", daemon=True)
         self._reader.start()
+
+    def send(self, line: str) -> None:
+        """Write one line to the child's stdin (``interactive`` processes only).
+
+        Raises:
+            RuntimeError: the process is not interactive, not started, or has ended.
+        """
+        if not self.interactive or self._proc is None or self._proc.stdin is None:
+            raise RuntimeError("send() needs a started interactive process")
+        if self._proc.poll() is not None:
+            raise RuntimeError(f"the process has ended (exit status {self._proc.returncode})")
+        self._proc.stdin.write(line.rstrip("\n") + "\n")
+        self._proc.stdin.flush()
 
     def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
