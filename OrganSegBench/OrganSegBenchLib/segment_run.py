@@ -47,6 +47,23 @@ class SegmentRequest:
     mode: str = "volume"
 
 
+def request_prompts(r: SegmentRequest, log: LogFn) -> tuple[object, tuple[int, int] | None]:
+    """The request's prompts (a ``PromptSet``; ``None`` for automatic models) and, for 3D output of a box, its
+    slice range."""
+    from organsegbench.prompts import PromptSet
+
+    if r.prompt == "box":
+        from OrganSegBenchLib.prompts import roi_prompt_set, roi_to_voxel_box
+
+        prompts = roi_prompt_set(r.roi_node, r.volume_node, label=1, name=r.structure or "object")
+        if prompts.protocol.get("clipped"):
+            log(f"ROI {r.roi_node.GetName()!r} extends beyond the volume; the box was clipped to it")
+        return prompts, (roi_to_voxel_box(r.roi_node, r.volume_node).k if r.mode == "volume" else None)
+    if r.prompt == "text":
+        return PromptSet(text=[t.strip() for t in r.text if t.strip()]), None
+    return None, None
+
+
 class SegmentJob:
     """Prepare inputs in a work folder, run the engine job, import the output as a segmentation node."""
 
@@ -80,21 +97,15 @@ class SegmentJob:
         write_image(image, input_path)
         cmd = [self.python or python_executable(), "-m", "organsegbench", "segment", str(input_path),
                "--model", r.model, "--out", str(self.output)]
-        if r.prompt == "box":
-            from OrganSegBenchLib.prompts import roi_prompt_set, roi_to_voxel_box
-
-            prompts = roi_prompt_set(r.roi_node, r.volume_node, label=1, name=r.structure or "object")
-            if prompts.protocol.get("clipped"):
-                self.log(f"ROI {r.roi_node.GetName()!r} extends beyond the volume; the box was clipped to it")
+        prompts, slice_range = request_prompts(r, self.log)
+        if prompts is not None and prompts.boxes:
             prompt_path = self.work_dir / "prompts.json"
             prompts.save(prompt_path)
             cmd += ["--prompts", str(prompt_path), "--name", r.structure or "object"]
-            if r.mode == "volume":
-                k0, k1 = roi_to_voxel_box(r.roi_node, r.volume_node).k
-                cmd += ["--slices", f"{k0}:{k1}"]
-        elif r.prompt == "text":
-            names = [t.strip() for t in r.text if t.strip()]
-            cmd += ["--text", ",".join(names)]
+        elif prompts is not None:
+            cmd += ["--text", ",".join(prompts.text)]
+        if slice_range is not None:
+            cmd += ["--slices", f"{slice_range[0]}:{slice_range[1]}"]
         if r.weights:
             cmd += ["--weights", r.weights]
         if r.device:
@@ -168,27 +179,17 @@ class SegmentJob:
 
 
 def import_result(path: str | Path, volume_node, name: str, log: LogFn | None = None):
-    """Read a model's label map (+ its ``.provenance.json`` label names) and add it as named, coded segments."""
+    """Read a model's label map (names and codes from its ``.segments.json``, else its ``.provenance.json`` label
+    names) and add it as named, coded segments."""
     import json
 
     from organsegbench.io import read_segmentation
-    from organsegbench.io.segment_info import segment_info_from_vocabulary
+    from organsegbench.io.segment_info import segments_from_names
     from OrganSegBenchLib.segments import add_segmentation
 
     seg = read_segmentation(path)
     side = Path(str(path) + ".provenance.json")
-    if side.exists():
+    if side.exists() and all(info.type is None for info in seg.segments.values()):
         labels = {int(k): v for k, v in json.loads(side.read_text()).get("labels", {}).items()}
-        seg.segments = {v: segment_info_from_vocabulary(v, labels.get(v, info.name), _Catalogue())
-                        for v, info in seg.segments.items()}
+        seg.segments = segments_from_names({v: labels.get(v, info.name) for v, info in seg.segments.items()})
     return add_segmentation(seg, name, reference_volume_node=volume_node, log=log)
-
-
-class _Catalogue:
-    """Adapter giving the canonical structure catalogue the ``structure(name)`` method of a vocabulary."""
-
-    @staticmethod
-    def structure(name: str):
-        from organsegbench.labels import get_structure
-
-        return get_structure(name)
