@@ -30,7 +30,9 @@ from slicer.util import VTKObservationMixin
 HELP = (
     "Segment: choose a volume and a model, give a prompt (a box drawn as a Markups ROI, structure names as text, "
     "or none for automatic models) and click Apply. The model runs in a background process with a live log; "
-    "Apply turns into Cancel. The result is added as named, coloured segments with SNOMED terminology. Missing "
+    "Apply turns into Cancel. With 'keep the model loaded', box and text prompts go to one model worker that keeps "
+    "the model, the volume and the slice embeddings, so redrawing a box only decodes. The result is added as named, "
+    "coloured segments with SNOMED terminology. Missing "
     "Python packages are installed on first use after you confirm; PyTorch comes from the PyTorch extension. "
     "Weights are downloaded into a per-user cache (or imported from a file you have) and checked by sha256.<br>"
     "Evaluate: choose a reference and a prediction segmentation; structures are matched by terminology code, then "
@@ -63,6 +65,7 @@ class OrganSegBenchParameterNode:
     structureName: str = "liver"
     textPrompt: str = ""
     volumeOutput: bool = True
+    keepModelLoaded: bool = True
     referenceSegmentation: vtkMRMLSegmentationNode
     predictionSegmentation: vtkMRMLSegmentationNode
     evaluationVolume: vtkMRMLScalarVolumeNode
@@ -83,6 +86,7 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Seg
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._job = None  # SegmentJob while a model runs
+        self._server = None  # ModelServer kept between box/text prompts
         self._download = None  # BackgroundProcess while weights download
         self._timer = None
 
@@ -125,6 +129,9 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Seg
 
     def cleanup(self) -> None:
         self.cancelBackgroundWork()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         self.removeObservers()
         if self._timer:
             self._timer.stop()
@@ -169,7 +176,7 @@ class OrganSegBenchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Seg
         p = self._parameterNode
         if p is None:
             return
-        running = self._job is not None
+        running = self._job is not None or self.serverBusy()
         kind = self.ui.promptKindSelector.currentText
         self.ui.roiSelector.enabled = kind == "box" and not running
         self.ui.structureNameLineEdit.enabled = kind == "box" and not running
@@ -284,15 +291,33 @@ class OrganSegBenchLogic(ScriptedLoadableModuleLogic):
             return False
         return D.ensure_requirements(confirm, slicer.util.pip_install, D.model_requirements(model), purpose=model)
 
+    def segmentRequest(self, model, volumeNode, promptKind="automatic", roiNode=None, text=None, structure=None,
+                       device=None, volumeOutput=True):
+        """What to run (a ``SegmentRequest``), for a background job or the kept-loaded model worker."""
+        from OrganSegBenchLib.segment_run import SegmentRequest
+
+        return SegmentRequest(model=model, volume_node=volumeNode, prompt=promptKind, roi_node=roiNode,
+                              text=list(text or []), structure=structure, device=device,
+                              mode="volume" if volumeOutput else "prompted")
+
     def segmentJob(self, model, volumeNode, promptKind="automatic", roiNode=None, text=None, structure=None,
                    device=None, volumeOutput=True, log=None):
         """A not-yet-started background run (``.start()``/``.poll()``/``.cancel()``/``.finish()``)."""
-        from OrganSegBenchLib.segment_run import SegmentJob, SegmentRequest
+        from OrganSegBenchLib.segment_run import SegmentJob
 
-        request = SegmentRequest(model=model, volume_node=volumeNode, prompt=promptKind, roi_node=roiNode,
-                                 text=list(text or []), structure=structure, device=device,
-                                 mode="volume" if volumeOutput else "prompted")
-        return SegmentJob(request, log=log)
+        return SegmentJob(self.segmentRequest(model, volumeNode, promptKind, roiNode, text, structure, device,
+                                              volumeOutput), log=log)
+
+    def modelServer(self, current, model, device=None, log=None):
+        """``current`` when it serves this model on this device, else a new kept-loaded worker (the old one is
+        stopped)."""
+        from OrganSegBenchLib.model_server import ModelServer
+
+        if current is not None and current.key == (model, None, device):
+            return current
+        if current is not None:
+            current.stop()
+        return ModelServer(model, device=device, log=log)
 
     def segment(self, model, volumeNode, **kwargs):
         """Blocking run for scripts and batch use; returns the new segmentation node."""
