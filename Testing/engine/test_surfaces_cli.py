@@ -43,6 +43,20 @@ def test_errormap_writes_meshes_pngs_and_summary(tmp_path, capsys):
     assert "liver" in capsys.readouterr().out
 
 
+def test_errormap_seed_vertices_and_method_are_recorded(tmp_path):
+    ref = _write(tmp_path / "ref.nii.gz", (5, (20, 24, 28), 10.0))
+    pred = _write(tmp_path / "pred.nii.gz", (5, (20, 24, 30), 10.0))
+    runs = {}
+    for name, extra in (("k3", []), ("k1", ["--seed-vertices", "1"]), ("vertex", ["--method", "vertex"])):
+        assert main(["errormap", "--ref", str(ref), "--pred", str(pred), "--vocabulary", "total", "--no-png",
+                     "--out", str(tmp_path / name), *extra]) == 0
+        runs[name] = json.loads((tmp_path / name / "summary.json").read_text())
+    assert runs["k3"]["metadata"]["candidate_vertices_k"] == 3 and runs["k1"]["metadata"]["candidate_vertices_k"] == 1
+    assert runs["vertex"]["metadata"]["distance_method"] == "vertex"
+    k3, k1, vx = (runs[n]["summary"]["symmetric"]["mean_abs_mm"] for n in ("k3", "k1", "vertex"))
+    assert k3 <= k1 + 1e-12 <= vx + 1e-12  # more seeds can only lower an over-estimate; vertices are farther still
+
+
 def test_errormap_bad_inputs_exit_2_with_a_fix(tmp_path, capsys):
     ref = _write(tmp_path / "ref.nii.gz", (5, (20, 24, 28), 10.0))
     pred = _write(tmp_path / "pred.nii.gz", (1, (20, 24, 28), 10.0))  # only a spleen
