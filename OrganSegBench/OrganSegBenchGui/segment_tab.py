@@ -41,7 +41,7 @@ class SegmentTabMixin:
 
     def serverBusy(self) -> bool:
         """True while the kept-loaded model worker has requests in flight."""
-        return bool(getattr(self, "_server", None) and self._server.pending)
+        return bool(self._server and self._server.pending)
 
     def _pollServer(self) -> None:
         """Import the worker's finished results; show its progress."""
@@ -59,7 +59,7 @@ class SegmentTabMixin:
         """Drain the background process output into the log (main thread; never blocks)."""
         if self._download is not None:
             self._pollDownload()
-        if getattr(self, "_server", None) is not None:
+        if self._server is not None:
             self._pollServer()
         if self._job is None:
             if self._download is None and not self.serverBusy():
