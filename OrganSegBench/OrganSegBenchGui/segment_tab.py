@@ -34,6 +34,9 @@ class SegmentTabMixin:
             else:
                 from OrganSegBenchLib.segment_run import SegmentJob
 
+                if self._server is not None:  # free the kept model's (GPU) memory for this run
+                    self._server.stop()
+                    self._server = None
                 self._job = SegmentJob(request, log=self.appendLog)
                 self._job.start()
             self._timer.start()
