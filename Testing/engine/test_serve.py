@@ -104,3 +104,20 @@ def test_worker_process_answers_over_stdin_and_stops_on_shutdown(setup, tmp_path
         assert proc.wait(timeout=60) == 0
     finally:
         proc.cancel()
+
+
+def test_the_worker_windows_a_volume_once_and_again_after_an_edit(setup, tmp_path, monkeypatch):
+    from organsegbench.models import registry, slicewise
+
+    ct, weights = setup
+    calls = []
+    real = slicewise.window_to_uint8
+    monkeypatch.setattr(slicewise, "window_to_uint8", lambda *a, **k: calls.append(1) or real(*a, **k))
+    srv = SegmentServer(registry.create("sam", weights=str(weights), device="cpu"))
+    for i in range(2):
+        assert srv.handle(json.loads(_request(i, ct, tmp_path / f"{i}.nii.gz", (1, 14, 10, 40, 30))))["ok"]
+    assert len(calls) == 1
+    image = next(iter(srv.images.values()))
+    image.array[1:3] += 100  # edited in place: the memo must not serve the old windowing
+    assert srv.handle(json.loads(_request(9, ct, tmp_path / "9.nii.gz", (1, 14, 10, 40, 30))))["ok"]
+    assert len(calls) == 2
