@@ -19,20 +19,24 @@ pytestmark = pytest.mark.models
 
 @pytest.fixture
 def cohort(tmp_path):
-    """c1: liver (5) + spleen (1); c2: liver only; c3: no image; c4: reference on another grid."""
+    """c1: liver (5) + spleen (1); c2: liver only; c3: no image; c4: reference on a smaller grid (resampled onto the
+    image's); c5: reference 500 mm away from its image (refused)."""
     from tiny_models import ct_volume
 
     torch.set_num_threads(1)
     cases = []
-    for cid, spleen, grid_ok, with_image in (("c1", True, True, True), ("c2", False, True, True),
-                                              ("c3", True, True, False), ("c4", True, False, True)):
+    for cid, spleen, grid, with_image in (("c1", True, "same", True), ("c2", False, "same", True),
+                                           ("c3", True, "same", False), ("c4", True, "smaller", True),
+                                           ("c5", True, "far", True)):
         lab = np.zeros((4, 40, 50), np.uint8)
         lab[1:3, 10:20, 12:30] = 5
         if spleen:
             lab[2, 28:34, 30:40] = 1
         ref = tmp_path / "ref" / f"{cid}.nii.gz"
         ref.parent.mkdir(exist_ok=True)
-        write_image(synthetic.image(lab if grid_ok else lab[:, :, :40], spacing_xyz=(0.8, 0.8, 2.5)), ref)
+        arr = lab[:, :, :40] if grid == "smaller" else lab
+        write_image(synthetic.image(arr, spacing_xyz=(0.8, 0.8, 2.5),
+                                    origin=(500.0, 0.0, 0.0) if grid == "far" else (0.0, 0.0, 0.0)), ref)
         entry = {"id": cid, "reference": f"ref/{cid}.nii.gz", "attributes": {"sex": "F" if cid < "c3" else "M"}}
         if with_image:
             img = tmp_path / "img" / f"{cid}.nii.gz"
@@ -61,9 +65,12 @@ def test_cohort_run_writes_predictions_statuses_and_a_cohort_for_evaluate(cohort
     out = capsys.readouterr().out
     status = {r["case"]: r for r in __import__("csv").DictReader((tmp_path / "run" / "segment_runs.csv").open())}
     assert {k: v["status"] for k, v in status.items()} == {"c1": "done", "c2": "done", "c3": "skipped",
-                                                           "c4": "failed"}
+                                                           "c4": "done", "c5": "failed"}
+    assert "lie outside the image" in status["c5"]["reason"]
+    prov4 = json.loads((tmp_path / "run" / "medsam" / "c4.nii.gz.provenance.json").read_text())
+    assert prov4["prompts"]["protocol"]["reference"]["resampled_to_image_grid"] is True
     assert status["c2"]["missing_structures"] == "spleen" and "not in the reference" in out
-    assert "not on the image grid" in status["c4"]["reason"] and "no image" in status["c3"]["reason"]
+    assert "no image" in status["c3"]["reason"]
     pred = tmp_path / "run" / "medsam" / "c1.nii.gz"
     prov = json.loads(pred.with_name("c1.nii.gz.provenance.json").read_text())
     per = prov["prompts"]["protocol"]["per_structure"]
@@ -73,14 +80,15 @@ def test_cohort_run_writes_predictions_statuses_and_a_cohort_for_evaluate(cohort
     written = load_cohort(tmp_path / "run" / "cohort.yaml")
     assert written.models == ["medsam"]
     assert {c.id: c.predictions["medsam"] is not None for c in written.cases} == {
-        "c1": True, "c2": True, "c3": False, "c4": False}
+        "c1": True, "c2": True, "c3": False, "c4": True, "c5": False}
     assert written.cases[0].attributes == {"sex": "F"}
-    assert main(["evaluate", str(tmp_path / "run" / "cohort.yaml"), "--out", str(tmp_path / "ev")]) == 0
+    assert "--resample" in out  # c4's reference is on another grid than its prediction: said in the next command
+    assert main(["evaluate", str(tmp_path / "run" / "cohort.yaml"), "--out", str(tmp_path / "ev"), "--resample"]) == 0
     import pandas as pd
 
     table = pd.read_csv(tmp_path / "ev" / "results.csv")
     dsc = table[(table["model"] == "medsam") & (table["structure"] == "liver") & (table["metric"] == "dsc")]
-    assert set(dsc["case"]) == {"c1", "c2"} and dsc["value"].between(0, 1).all()
+    assert set(dsc["case"]) == {"c1", "c2", "c4"} and dsc["value"].between(0, 1).all()
     missing = table[(table["case"] == "c3") & (table["model"] == "medsam")]
     assert (missing["status"] != "ok").all()  # no output for c3: reported, not silently dropped
 
@@ -89,7 +97,7 @@ def test_rerun_skips_done_cases_and_new_settings_rerun_them(cohort, tmp_path):
     assert _run(cohort, tmp_path) == 0
     assert _run(cohort, tmp_path) == 0
     rows = list(__import__("csv").DictReader((tmp_path / "run" / "segment_runs.csv").open()))
-    assert [r["status"] for r in rows] == ["cached", "cached", "skipped", "failed"]
+    assert [r["status"] for r in rows] == ["cached", "cached", "skipped", "cached", "failed"]
     assert _run(cohort, tmp_path, "--jitter-mm", "1", "--seed", "2") == 0
     rows = list(__import__("csv").DictReader((tmp_path / "run" / "segment_runs.csv").open()))
     assert [r["status"] for r in rows][:2] == ["done", "done"]

@@ -73,5 +73,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{row['case']}: not in the reference, not prompted: {row['missing_structures']}")  # noqa: T201
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts().items()))
     print(f"{len(result.rows)} cases: {counts}; statuses in {result.status_file}")  # noqa: T201
-    print(f"next: organsegbench evaluate {result.cohort_file} --out {Path(args.out) / 'evaluation'}")  # noqa: T201
+    resample = " --resample" if any(r["reference_resampled"] for r in result.rows) else ""
+    if resample:
+        print("some references are on another grid than their images (the predictions are on the image "  # noqa: T201
+              "grid): evaluate with --resample")
+    print(f"next: organsegbench evaluate {result.cohort_file} --out {Path(args.out) / 'evaluation'}{resample}")  # noqa: T201
     return 0 if any(r["status"] in ("done", "cached") for r in result.rows) else 1

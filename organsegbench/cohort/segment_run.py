@@ -69,19 +69,24 @@ def prompt_mode(model: Any) -> str:
 
 def case_prompts(case: CaseSpec, image: Any, structures: tuple[str, ...], protocol: PromptProtocol
                  ) -> tuple[PromptSet, list[str]]:
-    """Box prompts of every structure found in the case's reference; returns ``(prompts, structures missing)``."""
+    """Box prompts of every structure found in the case's reference; returns ``(prompts, structures missing)``.
+
+    A reference on another grid is resampled onto the image's (nearest neighbour; recorded), since box prompts are
+    voxel indices of the image.
+
+    Raises:
+        EmptyMaskError: every structure lies outside the image after resampling (no overlap in physical space).
+    """
     from organsegbench.download import sha256_file
+    from organsegbench.io.geometry import align_to, same_grid
     from organsegbench.surfaces.inputs import read_mask_file, select_label
 
-    ref, names = read_mask_file(case.reference, case.vocabularies.get("reference"))
-    if ref.shape != image.shape or not np.allclose(ref.spacing, image.spacing, rtol=0, atol=1e-3) or \
-            not np.allclose(ref.origin, image.origin, rtol=0, atol=1e-2):
-        raise OrganSegBenchError(
-            f"case {case.id}: reference {case.reference.name} ({ref.shape}, spacing {ref.spacing}) is not on the "
-            f"image grid ({image.shape}, spacing {image.spacing}); box prompts are voxel indices",
-            "resample the reference onto the image (organsegbench convert … --like IMAGE) or fix the cohort")
-    boxes, records, missing = [], {}, []
+    original, names = read_mask_file(case.reference, case.vocabularies.get("reference"))
+    resampled = not same_grid(original, image)
+    ref = align_to(original, image, resample=True) if resampled else original
+    boxes, records, missing, outside = [], {}, [], []
     for structure in structures:
+        value = None
         try:
             value = select_label(names, structure, f"reference of case {case.id}",
                                  consequence="no prompt can be derived")
@@ -89,12 +94,19 @@ def case_prompts(case: CaseSpec, image: Any, structures: tuple[str, ...], protoc
                                    name=structure, out_label=int(value))
         except EmptyMaskError:
             missing.append(structure)
+            if resampled and value is not None and np.any(original.array == value):
+                outside.append(structure)
             continue
         boxes.extend(ps.boxes)
         records[structure] = ps.protocol
+    if not boxes and outside:
+        raise EmptyMaskError(
+            f"case {case.id}: {', '.join(outside)} of reference {case.reference.name} lie outside the image once "
+            "resampled onto its grid", "check that the reference belongs to this image (organsegbench info on both)")
     out = PromptSet(boxes=boxes, image_shape=tuple(image.shape),
                     protocol={"source": "reference_mask", "per_structure": records,
-                              "reference": {"path": str(case.reference), "sha256": sha256_file(case.reference)}})
+                              "reference": {"path": str(case.reference), "sha256": sha256_file(case.reference),
+                                            "resampled_to_image_grid": resampled}})
     return out, missing
 
 
@@ -149,7 +161,8 @@ def segment_cohort(cohort: Cohort, model: Any, out_dir: Path, structures: tuple[
             progress(i, len(cohort.cases), case.id)
         out = folder / f"{case.id}.nii.gz"
         row: dict[str, Any] = {"case": case.id, "model": column, "status": "done", "reason": "", "seconds": 0.0,
-                               "n_boxes": 0, "missing_structures": "", "output": str(out)}
+                               "n_boxes": 0, "missing_structures": "", "reference_resampled": False,
+                               "output": str(out)}
         t0 = time.perf_counter()
         try:
             if _cached(out, key):
@@ -164,6 +177,7 @@ def segment_cohort(cohort: Cohort, model: Any, out_dir: Path, structures: tuple[
                     prompts, missing = case_prompts(case, image, structures, protocol)
                     row["missing_structures"] = ",".join(missing)
                     row["n_boxes"] = len(prompts.boxes)
+                    row["reference_resampled"] = prompts.protocol["reference"]["resampled_to_image_grid"]
                     if not prompts.boxes:
                         raise EmptyMaskError(f"case {case.id}: none of {', '.join(structures)} is in its reference",
                                              "check --structures against the reference's structures")
