@@ -41,7 +41,6 @@ class ModelServer:
         self.python = python
         self.work_dir = Path(tempfile.mkdtemp(prefix="organsegbench_server_"))
         self.process = None
-        self.ready = False
         self.pending: dict[str, tuple[SegmentRequest, Path]] = {}
         self._ids = itertools.count(1)
         self._volumes: dict[str, tuple[tuple, Path]] = {}  # node ID -> (fingerprint, file)
@@ -123,8 +122,7 @@ class ModelServer:
                 if line.strip() and not line.startswith(PROGRESS_TAG):
                     self.log(line)
                 continue
-            if reply.get("ready"):
-                self.ready = True
+            if reply.get("ready"):  # the worker is up; the model loads with the first request
                 continue
             entry = self.pending.pop(str(reply.get("id")), None)
             if entry is not None:
@@ -164,7 +162,6 @@ class ModelServer:
             self.process.cancel()
             self.log("model worker stopped (cancel)")
         self.pending.clear()
-        self.ready = False
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Ask the worker to finish, kill it if it does not, and remove the work folder."""
