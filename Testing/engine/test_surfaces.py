@@ -236,3 +236,11 @@ def test_engines_agree_on_irregular_and_open_meshes(rng, kind):
                                    sd.signed_distance(q, engine="numpy", k=k), atol=1e-9)
     np.testing.assert_allclose(sd.signed_distance(q, method="vertex", engine="numba"),
                                sd.signed_distance(q, method="vertex", engine="numpy"), atol=1e-9)
+
+
+def test_non_finite_query_points_are_refused_by_index():
+    sd = SurfaceDistance(surface_from_labelmap(_ball(1.0, 8.0)))
+    q = np.array([[30.0, 30.0, 30.0], [np.nan, 1.0, 2.0]])
+    for engine in ("numpy", "numba"):
+        with pytest.raises(ValueError, match="query point 1 is not finite"):
+            sd.nearest_vertices(q, engine=engine)

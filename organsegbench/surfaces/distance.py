@@ -148,6 +148,10 @@ class SurfaceDistance:
         grid leaves unresolved (far from the surface); ``"numpy"`` uses the KD-tree.
         """
         pts = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
+        if not np.isfinite(pts).all():
+            bad = int(np.flatnonzero(~np.isfinite(pts).all(axis=1))[0])
+            raise ValueError(f"query point {bad} is not finite ({pts[bad].tolist()}); distances need finite mm "
+                             "coordinates")
         k = min(max(1, int(k)), self.surface.n_points)
         if engine != "numba":
             dist, idx = self.tree.query(pts, k=k, workers=_workers(workers))
