@@ -31,16 +31,18 @@ def server(mrml_scene, tmp_path, monkeypatch):
     srv.stop()
 
 
-def _roi(mrml_scene, vol, centre_ijk, size_mm):
+def _box_request(mrml_scene, vol):
+    """A liver box on slice 1 of ``vol`` drawn as a Markups ROI (returns the request and the ROI)."""
     import vtk
+    from OrganSegBenchLib.segment_run import SegmentRequest
 
     m = vtk.vtkMatrix4x4()
     vol.GetIJKToRASMatrix(m)
-    ras = m.MultiplyPoint([*centre_ijk, 1.0])[:3]
     roi = mrml_scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "box")
-    roi.SetCenter(*ras)
-    roi.SetSize(*size_mm)
-    return roi
+    roi.SetCenter(*m.MultiplyPoint([30, 20, 1, 1.0])[:3])
+    roi.SetSize(16.0, 12.0, 2.0)
+    return SegmentRequest(model="sam", volume_node=vol, prompt="box", roi_node=roi, structure="liver",
+                          mode="prompted"), roi
 
 
 def _wait(srv, n=1, timeout=120.0):
@@ -54,12 +56,9 @@ def _wait(srv, n=1, timeout=120.0):
 
 def test_boxes_are_answered_by_one_worker_that_keeps_the_volume(server, mrml_scene):
     from OrganSegBenchLib import segments
-    from OrganSegBenchLib.segment_run import SegmentRequest
 
     srv, vol, log = server
-    roi = _roi(mrml_scene, vol, (30, 20, 1), (16.0, 12.0, 2.0))
-    req = SegmentRequest(model="sam", volume_node=vol, prompt="box", roi_node=roi, structure="liver",
-                         mode="prompted")
+    req, roi = _box_request(mrml_scene, vol)
     srv.submit(req)
     (r1, out1, reply1), = _wait(srv)
     node = srv.finish(r1, out1, reply1)
@@ -99,12 +98,8 @@ def test_a_failing_request_reports_and_the_worker_stays(server, mrml_scene):
 
 
 def test_cancel_kills_the_worker_and_the_next_request_starts_a_new_one(server, mrml_scene):
-    from OrganSegBenchLib.segment_run import SegmentRequest
-
     srv, vol, log = server
-    roi = _roi(mrml_scene, vol, (30, 20, 1), (16.0, 12.0, 2.0))
-    req = SegmentRequest(model="sam", volume_node=vol, prompt="box", roi_node=roi, structure="liver",
-                         mode="prompted")
+    req, _ = _box_request(mrml_scene, vol)
     srv.submit(req)
     first = srv.process
     srv.cancel()
