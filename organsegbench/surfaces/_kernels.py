@@ -167,6 +167,20 @@ def _signed(px, py, pz, best, bf, breg, bx, by, bz, vertex_faces, faces, points,
     return -d if side < 0.0 else d
 
 
+@njit(cache=True, parallel=True)
+def vertex_signed_distance(q, nearest, dist, vertex_faces, faces, points, face_normals):
+    """``method="vertex"``: the nearest-vertex distance with the sign of that vertex's pseudo-normal (computed here,
+    so no table of all vertex normals is needed)."""
+    n = q.shape[0]
+    out = np.empty(n)
+    for i in prange(n):
+        v = nearest[i]
+        nx, ny, nz = _vertex_normal(v, points, faces, vertex_faces, face_normals)
+        side = (q[i, 0] - points[v, 0]) * nx + (q[i, 1] - points[v, 1]) * ny + (q[i, 2] - points[v, 2]) * nz
+        out[i] = -dist[i] if side < 0.0 else dist[i]
+    return out
+
+
 def run(q: np.ndarray, nearest: np.ndarray, vertex_faces: np.ndarray, faces: np.ndarray, points: np.ndarray,
         face_normals: np.ndarray, workers: int, max_walk: int) -> np.ndarray:
     """Call the kernel with ``workers`` threads (contiguous inputs)."""
