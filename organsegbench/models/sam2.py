@@ -54,7 +54,10 @@ def _import_sam2():
 
 
 class _Sam2ConfigMixin:
-    """Config name and Hydra overrides from the catalog entry, the options, or the defaults."""
+    """Config name and Hydra overrides from the catalog entry, the options, or the defaults; SAM 2 checkpoints."""
+
+    def accepted_weight_models(self) -> tuple[str, ...]:
+        return ("sam2",)
 
     def sam2_config(self) -> tuple[str, list[str]]:
         from organsegbench.models import weights as W
@@ -79,9 +82,6 @@ class Sam2Segmenter(_Sam2ConfigMixin, SliceSegmenter):
         package="sam2", description="SAM 2.1 (Meta) image predictor: box/point prompts slice by slice",
     )
     recipe = "sam2-image-predictor-v1"
-
-    def accepted_weight_models(self) -> tuple[str, ...]:
-        return ("sam2",)
 
     def load(self, weights_path: Path, device: str) -> None:
         _import_sam2()
@@ -170,9 +170,6 @@ class Sam2VideoSegmenter(_Sam2ConfigMixin, BaseSegmenter):
         package="sam2",
         description="SAM 2.1 video predictor: a box on a key slice propagated through the volume both ways",
     )
-
-    def accepted_weight_models(self) -> tuple[str, ...]:
-        return ("sam2",)
 
     def load(self, weights_path: Path, device: str) -> None:
         _import_sam2()
