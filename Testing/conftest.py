@@ -30,6 +30,23 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261123)
 
 
+@pytest.fixture
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``ORGANSEGBENCH_CACHE`` inside the test's tmp folder: weights, embeddings and model homes a test writes never
+    reach the user's cache (and never leak between tests)."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(path))
+    return path
+
+
+@pytest.fixture
+def model_env(isolated_cache: Path) -> Path:
+    """:func:`isolated_cache` plus one torch thread (two xdist workers share the CI machine's two cores)."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    return isolated_cache
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path to ../shared/data; skips the test when the folder is absent (fresh clones have none)."""

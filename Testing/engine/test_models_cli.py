@@ -15,13 +15,7 @@ from organsegbench.models import registry
 from organsegbench.prompts import Box2D, PromptSet
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.models
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
-    torch.set_num_threads(1)
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("model_env")]
 
 
 @pytest.fixture

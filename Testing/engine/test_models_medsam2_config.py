@@ -8,7 +8,7 @@ import pytest
 from organsegbench.models import registry
 
 pytest.importorskip("sam2")
-pytestmark = pytest.mark.models
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("model_env")]
 
 
 def _compose(config: str, overrides: list[str]) -> dict:

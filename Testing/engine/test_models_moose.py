@@ -20,14 +20,12 @@ LABELS = {1: "liver", 2: "spleen", 3: "kidney_left"}
 
 
 @pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
+def _env(model_env, monkeypatch):
     import moosez.models as mm
     import moosez.system as ms
 
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(ms, "MODELS_DIRECTORY_PATH", ms.MODELS_DIRECTORY_PATH)
     monkeypatch.setattr(mm.Model.__init__, "__defaults__", mm.Model.__init__.__defaults__)
-    torch.set_num_threads(1)
 
 
 def test_moose_runs_through_its_own_api(tmp_path):

@@ -28,8 +28,7 @@ class _OpensAFile:
 
 
 @pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
+def _env(model_env, monkeypatch):
     monkeypatch.delenv("ORGANSEGBENCH_TRUST_CHECKPOINTS", raising=False)
 
 

@@ -13,13 +13,7 @@ from organsegbench.prompts import PromptProtocol, PromptSet, prompts_from_mask
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
-pytestmark = pytest.mark.models
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
-    torch.set_num_threads(1)
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("model_env")]
 
 
 def test_sam_on_real_ct_with_mask_derived_prompts(sample_data, tmp_path):

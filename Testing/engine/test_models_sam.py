@@ -19,13 +19,7 @@ from organsegbench.prompts import Box2D, Box3D, Point2D, PromptSet
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
-pytestmark = pytest.mark.models
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
-    torch.set_num_threads(1)
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("model_env")]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from organsegbench.prompts import Box2D, Box3D, PromptSet
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sam2")
-pytestmark = pytest.mark.models
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("model_env")]
 
 CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 TINY = [
@@ -33,12 +33,6 @@ TINY = [
 ]
 AT_512 = ["++model.image_size=512", "++model.memory_attention.layer.self_attention.feat_sizes=[32,32]",
           "++model.memory_attention.layer.cross_attention.feat_sizes=[32,32]"]
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
-    torch.set_num_threads(1)
 
 
 def save_tiny_sam2(path, overrides, seed=0):

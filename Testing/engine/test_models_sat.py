@@ -17,7 +17,7 @@ from organsegbench.models.protocol import CancelToken, RunCancelled
 from organsegbench.prompts import PromptSet
 
 pytest.importorskip("monai")
-pytestmark = pytest.mark.models
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("model_env")]
 
 FAKE_SAT = textwrap.dedent('''
     import argparse, json, os, sys, time

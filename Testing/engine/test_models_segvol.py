@@ -209,8 +209,7 @@ def test_remote_code_is_not_run_without_opt_in(segvol_dir, ct, tmp_path, monkeyp
     assert (res.labelmap.array == 1).any()
 
 
-def test_missing_or_incomplete_folder_says_how_to_get_segvol(tmp_path, ct, monkeypatch):
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
+def test_missing_or_incomplete_folder_says_how_to_get_segvol(tmp_path, ct, monkeypatch, isolated_cache):
     monkeypatch.delenv("ORGANSEGBENCH_SEGVOL_DIR", raising=False)
     with pytest.raises(DependencyError, match="SegVol is not installed") as err:
         registry.create("segvol", device="cpu", trust_remote_code=True).segment(ct, PromptSet(text=["liver"]))

@@ -22,11 +22,9 @@ pytestmark = pytest.mark.models
 
 
 @pytest.fixture(autouse=True)
-def _env(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
+def _env(model_env, monkeypatch):
     for k in ("TOTALSEG_HOME_DIR", "TOTALSEG_WEIGHTS_PATH", "ORGANSEGBENCH_TOTALSEG_USAGE_STATS"):
         monkeypatch.delenv(k, raising=False)
-    torch.set_num_threads(1)
 
 
 @pytest.fixture

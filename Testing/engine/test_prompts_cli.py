@@ -76,11 +76,9 @@ def test_bad_structure_names_fail_clearly(tmp_path, reference, capsys, extra, me
     assert not (tmp_path / "p.json").exists()
 
 
-def test_prompts_drive_segment_and_travel_into_its_provenance(tmp_path, reference):
-    torch = pytest.importorskip("torch")
+def test_prompts_drive_segment_and_travel_into_its_provenance(tmp_path, reference, model_env):
     from tiny_models import ct_volume, save_tiny_sam
 
-    torch.set_num_threads(1)
     ct = tmp_path / "ct.nii.gz"
     write_image(synthetic.image(ct_volume(shape=(10, 40, 50)), spacing_xyz=(0.8, 0.8, 2.5)), ct)
     pf = tmp_path / "p.json"

@@ -14,7 +14,7 @@ from organsegbench.cohort import load_cohort
 from organsegbench.io import write_image
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.models
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("model_env")]
 
 
 @pytest.fixture
@@ -23,7 +23,6 @@ def cohort(tmp_path):
     image's); c5: reference 500 mm away from its image (refused)."""
     from tiny_models import ct_volume
 
-    torch.set_num_threads(1)
     cases = []
     for cid, spleen, grid, with_image in (("c1", True, "same", True), ("c2", False, "same", True),
                                            ("c3", True, "same", False), ("c4", True, "smaller", True),

@@ -21,9 +21,7 @@ pytestmark = pytest.mark.models
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
-    torch.set_num_threads(1)
+def setup(tmp_path, model_env):
     ct = tmp_path / "ct.nii.gz"
     write_image(synthetic.image(ct_volume(), spacing_xyz=(0.8, 0.8, 2.5)), ct)
     return ct, save_tiny_sam(tmp_path / "tiny.pth")

@@ -18,12 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))  # tiny_
 
 
 @pytest.fixture
-def server(mrml_scene, tmp_path, monkeypatch):
+def server(mrml_scene, tmp_path, model_env):
     from OrganSegBenchLib import nodes
     from OrganSegBenchLib.model_server import ModelServer
     from tiny_models import ct_volume, save_tiny_sam
 
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path / "cache"))
     vol = nodes.volume_node_from_image(synthetic.image(ct_volume(shape=(4, 48, 64)), (0.8, 0.8, 2.5)), "ct")
     log: list[str] = []
     srv = ModelServer("sam", weights=str(save_tiny_sam(tmp_path / "tiny.pth")), device="cpu", log=log.append)

@@ -6,22 +6,20 @@ from __future__ import annotations
 import pytest
 
 
-def test_weights_rows_report_absent_checkpoints_in_an_empty_cache(monkeypatch, tmp_path) -> None:
+def test_weights_rows_report_absent_checkpoints_in_an_empty_cache(isolated_cache) -> None:
     from OrganSegBenchLib.weights import describe_model, model_rows, weights_rows
 
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path))
     rows = {r["name"]: r for r in model_rows()}
     assert "sam" in rows and "totalsegmentator" in rows
     assert "prompts" in describe_model(rows["sam"])
     sam = weights_rows("sam")
     assert sam and all(not r["present"] for r in sam)
-    assert all(r["path"].startswith(str(tmp_path)) and r["how_to_get"] for r in sam)
+    assert all(r["path"].startswith(str(isolated_cache)) and r["how_to_get"] for r in sam)
 
 
-def test_download_of_unknown_weights_fails_with_close_matches(monkeypatch, tmp_path) -> None:
+def test_download_of_unknown_weights_fails_with_close_matches(isolated_cache) -> None:
     from OrganSegBenchLib.weights import download_process, weights_rows
 
-    monkeypatch.setenv("ORGANSEGBENCH_CACHE", str(tmp_path))
     name = weights_rows("sam")[0]["name"]
     proc = download_process(name + "x")
     assert proc.command[1:5] == ["-m", "organsegbench", "weights", "download"]
