@@ -146,9 +146,9 @@ def segment_cohort(cohort: Cohort, model: Any, out_dir: Path, structures: tuple[
     column = column or model.capabilities.name
     weights = getattr(model, "weights_arg", None)
     if weights is not None and Path(str(weights)).is_file():  # a checkpoint file: its content, not its name
-        from organsegbench.download import sha256_file
+        from organsegbench.models.weights import file_sha256  # cached beside the file, shared with the model
 
-        weights = sha256_file(weights)
+        weights = file_sha256(Path(str(weights)))
     key = run_key(model.capabilities.name, None if weights is None else str(weights), structures, protocol,
                   getattr(model, "options", {}))
     out_dir = Path(out_dir)
