@@ -190,6 +190,15 @@ def run(q: np.ndarray, nearest: np.ndarray, vertex_faces: np.ndarray, faces: np.
                                  c(faces, dtype=np.int64), c(points), c(face_normals), int(max_walk))
 
 
+def run_vertex(q: np.ndarray, nearest: np.ndarray, dist: np.ndarray, vertex_faces: np.ndarray, faces: np.ndarray,
+               points: np.ndarray, face_normals: np.ndarray, workers: int) -> np.ndarray:
+    """Call :func:`vertex_signed_distance` with ``workers`` threads (contiguous inputs)."""
+    numba.set_num_threads(max(1, min(workers, numba.config.NUMBA_NUM_THREADS)))
+    c = np.ascontiguousarray
+    return vertex_signed_distance(c(q, dtype=np.float64), c(nearest, dtype=np.int64), c(dist, dtype=np.float64),
+                                  c(vertex_faces), c(faces, dtype=np.int64), c(points), c(face_normals))
+
+
 @njit(cache=True, parallel=True)
 def face_normals(points, faces):
     """Unit face normals ``(m, 3)`` (zero for degenerate triangles), as the numpy function."""

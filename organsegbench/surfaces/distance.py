@@ -210,12 +210,8 @@ class SurfaceDistance:
         if method == "vertex":
             d, i = dist[:, 0], idx[:, 0]
             if kernel is not None:
-                import numba
-
-                numba.set_num_threads(max(1, min(nw, numba.config.NUMBA_NUM_THREADS)))
-                return kernel.vertex_signed_distance(pts, np.ascontiguousarray(i, dtype=np.int64),
-                                                     np.ascontiguousarray(d), self.vertex_faces, self.surface.faces,
-                                                     self.surface.points, self.face_normals)
+                return kernel.run_vertex(pts, i, d, self.vertex_faces, self.surface.faces, self.surface.points,
+                                         self.face_normals, nw)
             sign = np.sign(np.einsum("ij,ij->i", pts - self.surface.points[i], self.vertex_normals[i]))
             return np.where(sign < 0, -d, d)
         if kernel is not None:
